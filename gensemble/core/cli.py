@@ -1,0 +1,53 @@
+"""The ``gensemble`` command: home of every sub-command.
+
+User mistakes (:class:`UserError`) end as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gensemble.core.errors import UserError
+
+app = typer.Typer(
+    name="gensemble",
+    help="Train and evaluate generative emulators of weather ensembles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    from gensemble.commands import config_cmd, plugins_cmd, ui_cmd
+
+    for module in (plugins_cmd, config_cmd, ui_cmd):
+        module.register(app)
+    # groups added by later layers register themselves the same way
+    import importlib
+
+    for name in ("data_cmd", "train_cmd", "evaluate_cmd", "transfer_cmd"):
+        try:
+            module = importlib.import_module(f"gensemble.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"gensemble.commands.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app(args=argv, prog_name="gensemble")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

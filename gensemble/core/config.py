@@ -1,0 +1,231 @@
+"""Experiment configuration: one pydantic model, read from YAML or TOML, overridable
+with dotted ``--set key=value`` pairs.
+
+Unknown keys and wrong types are errors that name the key and the file.  Each plugin's
+options are validated by that plugin's own ``Options`` model (also ``extra="forbid"``),
+so a typo in ``domain.options`` is caught before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gensemble.core.errors import UserError
+from gensemble.core.registry import Registry, get_registry
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+
+class PluginRef(Strict):
+    """A plugin by name with its options (validated against the plugin's Options model)."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingConfig(Strict):
+    steps: int = Field(1000, ge=1, description="number of generator optimisation steps")
+    batch_size: int = Field(8, ge=1, description="global batch size (split across DDP ranks)")
+    lr_g: float = Field(0.0025, gt=0)
+    lr_d: float = Field(0.0025, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    seed: int = 0
+    checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints")
+    log_every: int = Field(10, ge=1)
+    sample_every: int = Field(0, ge=0, description="steps between sample figures (0: at end)")
+    eval_every: int = Field(0, ge=0, description="steps between metric evaluations (0: never)")
+    eval_samples: int = Field(64, ge=2)
+    keep_best_by: str | None = Field(None, description="metric key used to keep best.safetensors")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
+    amp: bool = Field(True, description="mixed precision on GPU")
+    num_workers: int = Field(0, ge=0)
+    allow_masked: bool = Field(False, description="train on data with NaNs by masking them")
+    time_limit_s: float | None = Field(None, gt=0, description="stop (and checkpoint) after this")
+
+
+class DataConfig(Strict):
+    store: Path | None = Field(None, description="zarr training store (gensemble data prepare)")
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+
+
+class TrackingConfig(Strict):
+    uri: str | None = Field(None, description="MLflow tracking URI (default sqlite:///mlflow.db)")
+    experiment: str = "gensemble"
+    run_name: str | None = None
+
+
+class InitConfig(Strict):
+    from_: str = Field(alias="from", description="RUN_ID, models:/NAME/VERSION or a path")
+    strategy: Literal["finetune_all", "freeze_mapping", "freeze_g_blocks", "freeze_d"] = (
+        "finetune_all"
+    )
+    freeze_g_blocks: int = Field(0, ge=0, description="first K generator blocks frozen")
+    freeze_d_blocks: int = Field(0, ge=0, description="lower K discriminator blocks frozen")
+    lr_scale_transferred: float = Field(1.0, gt=0, description="lr factor for reused layers")
+
+
+class MetricRef(Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Experiment(Strict):
+    """A full experiment: domain + architecture (+ optional initial checkpoint)."""
+
+    domain: PluginRef = PluginRef(name="se_france")
+    architecture: PluginRef = PluginRef(name="stylegan2")
+    training: TrainingConfig = TrainingConfig()
+    data: DataConfig = DataConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    init: InitConfig | None = None
+    metrics: list[MetricRef] = Field(default_factory=list)
+    output_dir: Path = Field(Path("runs"), description="local run folders (checkpoints, logs)")
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            return [{"name": v.strip()} if isinstance(v, str) else v for v in value]
+        return value
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML or TOML file into a dict (errors name the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: cannot parse: {' '.join(str(exc).split())}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML scalars/lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise UserError(f"--set has an empty key in {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise UserError(f"--set {key}: {p!r} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+
+
+def format_validation_error(exc: ValidationError, source: str, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = _loc(err)
+        if prefix:
+            loc = f"{prefix}.{loc}" if loc != "(top level)" else prefix
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def validate_plugin_options(exp: Experiment, registry: Registry, source: str) -> Experiment:
+    """Check plugin names exist and validate their options, filling defaults."""
+    refs: list[tuple[str, str, Any]] = [
+        ("domain", "domain", exp.domain),
+        ("architecture", "architecture", exp.architecture),
+    ]
+    refs += [("metric", f"metrics.{i}", m) for i, m in enumerate(exp.metrics)]
+    for kind, where, ref in refs:
+        try:
+            cls = registry.get(kind, ref.name)
+        except UserError as exc:
+            raise UserError(f"{source}: {where}.name: {exc}") from None
+        try:
+            ref.options = cls.Options.model_validate(ref.options).model_dump(mode="json")
+        except ValidationError as exc:
+            raise UserError(format_validation_error(exc, source, f"{where}.options")) from None
+    return exp
+
+
+def build_experiment(data: dict[str, Any], source: str = "<config>",
+                     registry: Registry | None = None) -> Experiment:
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, source)) from None
+    return validate_plugin_options(exp, registry or get_registry(), source)
+
+
+def load_experiment(path: Path | None, overrides: list[str] | None = None,
+                    registry: Registry | None = None) -> Experiment:
+    """Read, override and validate an experiment (``path=None``: the embedded defaults)."""
+    data = read_mapping(path) if path is not None else {}
+    data = apply_overrides(data, list(overrides or []))
+    return build_experiment(data, str(path) if path else "<defaults>", registry)
+
+
+def dump_experiment(exp: Experiment, fmt: str = "yaml") -> str:
+    data = exp.model_dump(mode="json", by_alias=True)
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts/lists into ``a.b.0.c`` keys (for MLflow params)."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
+        for i, v in enumerate(data):
+            out.update(flatten(v, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = data
+    return out
+
+
+def experiment_schema(registry: Registry | None = None) -> dict[str, Any]:
+    """JSON schema of an experiment, with each installed plugin's options schema attached."""
+    schema = Experiment.model_json_schema(by_alias=True)
+    registry = registry or get_registry()
+    plugins: dict[str, Any] = {}
+    for kind in ("domain", "architecture", "metric"):
+        for name in registry.names(kind):
+            plugins[f"{kind}:{name}"] = registry.get(kind, name).Options.model_json_schema()
+    schema["x-gensemble-plugin-options"] = plugins
+    return schema

@@ -1,0 +1,230 @@
+"""Thin MLflow tracking layer.
+
+* Default store ``sqlite:///mlflow.db`` in the working directory; any MLflow URI from the
+  config or ``MLFLOW_TRACKING_URI``.
+* :meth:`Tracker.check` fails fast (``UserError`` naming the URI) when the store cannot be
+  reached, before any training starts.
+* Once a run is going, a tracking outage never stops training: every call is guarded,
+  a single warning is printed, metrics are kept in a local journal (``metrics.jsonl`` in
+  the run folder) and replayed when the server answers again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gensemble import __version__
+from gensemble.core.errors import UserError, one_line
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+TAG_DOMAIN = "gensemble.domain"
+TAG_ARCH = "gensemble.architecture"
+TAG_PARENT = "gensemble.parent_run_id"
+TAG_VERSION = "gensemble.version"
+TAG_COMMIT = "gensemble.git_commit"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """Config URI, else ``MLFLOW_TRACKING_URI``, else the local sqlite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _quick_http_settings() -> None:
+    # MLflow retries HTTP calls for minutes by default; a weather-service user wants to
+    # know at once, and training must not stall on a dead server.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise ``UserError`` naming ``uri`` when the tracking store cannot be used."""
+    if uri.startswith(("http://", "https://")):
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+                if resp.status >= 400:
+                    raise UserError(f"MLflow tracking server {uri} answered HTTP {resp.status}")
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"cannot reach MLflow tracking server {uri}: {reason}") from None
+        return
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        parent = db.parent if str(db.parent) else Path(".")
+        if not parent.exists():
+            raise UserError(f"MLflow tracking URI {uri}: folder {parent} does not exist")
+        return
+    if uri.startswith("file:") or "://" not in uri:
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true", "yes"):
+            raise UserError(
+                f"MLflow tracking URI {uri} is a file store, which MLflow 3 refuses; use "
+                "sqlite:///mlflow.db or set MLFLOW_ALLOW_FILE_STORE=true"
+            )
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class Tracker:
+    """One MLflow run, with outage-tolerant logging and a local metrics journal."""
+
+    def __init__(self, uri: str | None = None, experiment: str = "gensemble",
+                 journal_dir: Path | None = None, retry_after_s: float = 30.0) -> None:
+        _quick_http_settings()
+        self.uri = resolve_uri(uri)
+        self.experiment = experiment
+        self.run_id: str | None = None
+        self.journal = Path(journal_dir) / "metrics.jsonl" if journal_dir else None
+        self._pending: list[tuple[str, float, int, int]] = []
+        self._down_since: float | None = None
+        self._retry_after_s = retry_after_s
+        self._client: Any = None
+
+    # -- connection --------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    def check(self) -> None:
+        check_reachable(self.uri)
+        try:
+            self._experiment_id()
+        except UserError:
+            raise
+        except Exception as exc:
+            raise UserError(f"MLflow tracking URI {self.uri} is not usable: {one_line(exc)}") from None
+
+    def _experiment_id(self) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        return self.client.create_experiment(self.experiment)
+
+    # -- run lifecycle -----------------------------------------------------------------------
+    def start(self, run_name: str | None = None, tags: dict[str, str] | None = None,
+              run_id: str | None = None) -> str:
+        """Start a new run (or reopen ``run_id`` to resume it); fails fast when unreachable."""
+        self.check()
+        base_tags = {TAG_VERSION: __version__}
+        commit = git_commit()
+        if commit:
+            base_tags[TAG_COMMIT] = commit
+            base_tags["mlflow.source.git.commit"] = commit
+        base_tags.update(tags or {})
+        try:
+            if run_id:
+                self.client.get_run(run_id)
+                self.client.update_run(run_id, status="RUNNING")
+                self.run_id = run_id
+            else:
+                run = self.client.create_run(self._experiment_id(), run_name=run_name,
+                                             tags=base_tags)
+                self.run_id = run.info.run_id
+        except Exception as exc:
+            raise UserError(f"MLflow tracking URI {self.uri}: cannot start run: {one_line(exc)}") from None
+        return self.run_id
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self._guard("end run", lambda: self.client.set_terminated(self.run_id, status=status))
+
+    # -- guarded logging -----------------------------------------------------------------------
+    def _guard(self, what: str, fn: Callable[[], Any]) -> bool:
+        if self.run_id is None:
+            return False
+        if self._down_since is not None and time.monotonic() - self._down_since < self._retry_after_s:
+            return False
+        try:
+            fn()
+        except Exception as exc:
+            if self._down_since is None:
+                warn(f"MLflow tracking at {self.uri} failed ({what}: {one_line(exc)[:200]}); "
+                     "training continues, metrics are kept locally and re-sent later")
+            self._down_since = time.monotonic()
+            return False
+        if self._down_since is not None:
+            warn(f"MLflow tracking at {self.uri} is back")
+            self._down_since = None
+        return True
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for k, v in tags.items():
+            self._guard("set tag", lambda k=k, v=v: self.client.set_tag(self.run_id, k, str(v)))
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            chunk = items[i:i + 100]
+            self._guard("log params", lambda c=chunk: self.client.log_batch(self.run_id, params=c))
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        rows = [(k, float(v), now, int(step)) for k, v in metrics.items()]
+        if self.journal is not None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            with self.journal.open("a") as fh:
+                for k, v, t, s in rows:
+                    fh.write(json.dumps({"key": k, "value": v, "timestamp": t, "step": s}) + "\n")
+        self._pending.extend(rows)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send metrics held back by an outage (no-op when nothing is pending)."""
+        if not self._pending:
+            return
+        from mlflow.entities import Metric
+
+        batch = [Metric(k, v, t, s) for k, v, t, s in self._pending[:1000]]
+        if self._guard("log metrics", lambda: self.client.log_batch(self.run_id, metrics=batch)):
+            del self._pending[:len(batch)]
+            if self._pending:
+                self.flush()
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> bool:
+        return self._guard("log artifact",
+                           lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+def start_ui(uri: str | None, port: int = 5000) -> int:
+    """Run the MLflow UI on the tracking store, bound to 127.0.0.1."""
+    uri = resolve_uri(uri)
+    check_reachable(uri)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(port)]
+    print(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0

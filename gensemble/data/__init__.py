@@ -1,0 +1,1 @@
+"""Data layer: grids, readers, regridding, stores, synthetic ensembles, loaders."""

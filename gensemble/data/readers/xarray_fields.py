@@ -1,0 +1,168 @@
+"""Turn an xarray Dataset (CF netCDF or cfgrib) into a :class:`RawSource`.
+
+Canonical variables are found through their producer aliases (``x_wind_10m`` → ``u10``...).
+Other horizontal fields are exposed under their own name, with a level suffix when they
+have a vertical dimension (ERA5 ``t`` at 850 hPa → ``t850``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import xarray as xr
+
+from gensemble.core.errors import UserError
+from gensemble.data.grid import Grid
+from gensemble.data.readers.base import RawSource, SampleBatch
+from gensemble.data.regrid import PointSource
+from gensemble.data.variables import STANDARD_VARIABLES
+from gensemble.data.wind import grid_x_axis_angle, rotate_to_earth
+
+TIME_DIMS = ("time", "valid_time", "step")
+MEMBER_DIMS = ("number", "ensemble_member", "member", "realization")
+LAT_NAMES = ("latitude", "lat")
+LON_NAMES = ("longitude", "lon")
+
+
+def _alias_map() -> dict[str, str]:
+    out = {}
+    for var in STANDARD_VARIABLES.values():
+        for alias in var.aliases:
+            out.setdefault(alias.lower(), var.name)
+    return out
+
+
+def _regular(values: np.ndarray) -> float | None:
+    if values.size < 2:
+        return None
+    d = np.diff(values.astype(np.float64))
+    if np.allclose(d, d[0], rtol=1e-5, atol=1e-9 * max(1.0, abs(d[0]))):
+        return float(d[0])
+    return None
+
+
+def _crs_from_grid_mapping(ds: xr.Dataset) -> pyproj.CRS | None:
+    for var in ds.data_vars.values():
+        gm = var.attrs.get("grid_mapping")
+        if gm and gm in ds.variables and ds[gm].attrs.get("grid_mapping_name"):
+            try:
+                return pyproj.CRS.from_cf(dict(ds[gm].attrs))
+            except pyproj.exceptions.CRSError:
+                return None
+    return None
+
+
+def _horizontal(ds: xr.Dataset) -> tuple[str, str, Grid | PointSource, list[str]]:
+    """Name of the y and x dims and the source grid."""
+    notes: list[str] = []
+    crs = _crs_from_grid_mapping(ds)
+    if crs is not None and "x" in ds.dims and "y" in ds.dims:
+        x, y = ds["x"].values, ds["y"].values
+        scale = 1000.0 if ds["x"].attrs.get("units", "m") in ("km", "kilometre") else 1.0
+        dx, dy = _regular(x), _regular(y)
+        if dx and dy:
+            grid = Grid.from_crs(crs, x[0] * scale, y[0] * scale, dx * scale, dy * scale,
+                                 x.size, y.size)
+            notes.append("projection from the grid-mapping variable")
+            return "y", "x", grid, notes
+    lat = next((n for n in LAT_NAMES if n in ds.variables), None)
+    lon = next((n for n in LON_NAMES if n in ds.variables), None)
+    if lat is None or lon is None:
+        raise UserError("no horizontal coordinates (x/y with a grid mapping, or latitude/longitude)")
+    la, lo = ds[lat], ds[lon]
+    if la.ndim == 1 and lo.ndim == 1:
+        dlat, dlon = _regular(la.values), _regular(lo.values)
+        if dlat and dlon:
+            grid = Grid.from_crs("EPSG:4326", float(lo.values[0]), float(la.values[0]), dlon,
+                                 dlat, lo.size, la.size)
+            return la.dims[0], lo.dims[0], grid, notes
+        la2, lo2 = np.meshgrid(la.values, lo.values, indexing="ij")
+        return la.dims[0], lo.dims[0], PointSource(lo2, la2), notes
+    if la.ndim == 2:
+        notes.append("no usable projection: using 2-D latitude/longitude")
+        return la.dims[0], la.dims[1], PointSource(np.asarray(lo.values, float),
+                                                   np.asarray(la.values, float)), notes
+    raise UserError("latitude/longitude must be 1-D or 2-D")
+
+
+def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
+    ydim, xdim, grid, notes = _horizontal(ds)
+    aliases = _alias_map()
+    tdim = next((d for d in TIME_DIMS if d in ds.dims), None)
+    mdim = next((d for d in MEMBER_DIMS if d in ds.dims), None)
+    fields: dict[str, xr.DataArray] = {}
+    grid_relative = set()
+    for name, var in ds.data_vars.items():
+        if ydim not in var.dims or xdim not in var.dims:
+            continue
+        other = [d for d in var.dims if d not in (ydim, xdim, tdim, mdim)]
+        var = var.squeeze([d for d in other if ds.sizes[d] == 1])
+        other = [d for d in var.dims if d not in (ydim, xdim, tdim, mdim)]
+        canon = aliases.get(str(name).lower())
+        if canon and not other:
+            if var.attrs.get("standard_name") in ("x_wind", "y_wind"):
+                grid_relative.add(canon)
+            fields[canon] = var
+        elif len(other) == 1:
+            for level in var[other[0]].values:
+                lv = float(level)
+                fields[f"{name}{int(lv) if lv.is_integer() else lv}"] = var.sel({other[0]: level})
+        elif not other:
+            fields[str(name)] = var
+    if not fields:
+        raise UserError("no horizontal fields found")
+    angle = None
+    if grid_relative & {"u10", "v10"}:
+        lon2, lat2 = grid.lonlat() if isinstance(grid, Grid) else (grid.lon, grid.lat)
+        angle = grid_x_axis_angle(lon2, lat2)
+        notes.append("x/y wind rotated from grid axes to east/north")
+
+    times = ds[tdim].values if tdim else np.array([np.datetime64("NaT")])
+    nt = ds.sizes[tdim] if tdim else 1
+    nm = ds.sizes[mdim] if mdim else 1
+    members = ds[mdim].values.astype(int) if mdim else np.zeros(1, int)
+    ref = ds["forecast_reference_time"].values if "forecast_reference_time" in ds else None
+    if tdim == "step":
+        valid = (ds["valid_time"].values if "valid_time" in ds.coords else times)
+        lead = times / np.timedelta64(1, "h")
+        times = valid
+    elif ref is not None and np.issubdtype(np.asarray(ref).dtype, np.datetime64):
+        lead = (times - ref) / np.timedelta64(1, "h")
+    elif "step" in ds.coords and ds["step"].size == 1:
+        step = ds["step"].values
+        lead = np.full(nt, step / np.timedelta64(1, "h") if np.issubdtype(
+            np.asarray(step).dtype, np.timedelta64) else float(step))
+    else:
+        lead = np.full(nt, np.nan)
+
+    def iter_batches(variables: list[str]) -> Iterator[SampleBatch]:
+        for t in range(nt):
+            arrs = []
+            for v in variables:
+                da = fields[v]
+                sel = {tdim: t} if tdim and tdim in da.dims else {}
+                da = da.isel(sel)
+                da = da.transpose(*([mdim] if mdim and mdim in da.dims else []), ydim, xdim)
+                a = np.asarray(da.values, dtype=np.float32)
+                if a.ndim == 2:
+                    a = np.broadcast_to(a, (nm, *a.shape))
+                arrs.append(_to_units(v, a, da.attrs))
+            block = np.stack(arrs, axis=1)  # (member, var, y, x)
+            if angle is not None and "u10" in variables and "v10" in variables:
+                iu, iv = variables.index("u10"), variables.index("v10")
+                block[:, iu], block[:, iv] = rotate_to_earth(block[:, iu], block[:, iv], angle)
+            tt = np.asarray(times[t] if tdim else times[0]).astype("datetime64[s]")
+            yield SampleBatch(np.ascontiguousarray(block, dtype=np.float32), list(variables),
+                              np.full(nm, tt), np.full(nm, float(lead[t])), members.copy())
+
+    return RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
+
+
+def _to_units(name: str, a: np.ndarray, attrs: dict) -> np.ndarray:
+    units = str(attrs.get("units", ""))
+    if name == "rr" and units == "m":
+        return a * 1000.0  # metres of water (ERA5 tp) to mm
+    return a
