@@ -20,8 +20,14 @@ def plugins(
     rows = [e for e in reg.entries if kind is None or e.kind == kind]
     if as_json:
         out = [
-            {"kind": e.kind, "name": e.name, "distribution": e.distribution,
-             "version": e.version, "description": e.description, "error": e.error}
+            {
+                "kind": e.kind,
+                "name": e.name,
+                "distribution": e.distribution,
+                "version": e.version,
+                "description": e.description,
+                "error": e.error,
+            }
             for e in rows
         ]
         typer.echo(json.dumps(out, indent=2))

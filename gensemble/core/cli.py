@@ -21,14 +21,18 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from gensemble.commands import config_cmd, plugins_cmd, ui_cmd
-
-    for module in (plugins_cmd, config_cmd, ui_cmd):
-        module.register(app)
-    # groups added by later layers register themselves the same way
     import importlib
 
-    for name in ("data_cmd", "train_cmd", "evaluate_cmd", "transfer_cmd"):
+    for name in (
+        "plugins_cmd",
+        "config_cmd",
+        "ui_cmd",
+        "runs_cmd",
+        "data_cmd",
+        "train_cmd",
+        "evaluate_cmd",
+        "transfer_cmd",
+    ):
         try:
             module = importlib.import_module(f"gensemble.commands.{name}")
         except ModuleNotFoundError as exc:

@@ -9,10 +9,10 @@ so a typo in ``domain.options`` is caught before any work starts.
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -181,8 +181,9 @@ def validate_plugin_options(exp: Experiment, registry: Registry, source: str) ->
     return exp
 
 
-def build_experiment(data: dict[str, Any], source: str = "<config>",
-                     registry: Registry | None = None) -> Experiment:
+def build_experiment(
+    data: dict[str, Any], source: str = "<config>", registry: Registry | None = None
+) -> Experiment:
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:
@@ -190,8 +191,9 @@ def build_experiment(data: dict[str, Any], source: str = "<config>",
     return validate_plugin_options(exp, registry or get_registry(), source)
 
 
-def load_experiment(path: Path | None, overrides: list[str] | None = None,
-                    registry: Registry | None = None) -> Experiment:
+def load_experiment(
+    path: Path | None, overrides: list[str] | None = None, registry: Registry | None = None
+) -> Experiment:
     """Read, override and validate an experiment (``path=None``: the embedded defaults)."""
     data = read_mapping(path) if path is not None else {}
     data = apply_overrides(data, list(overrides or []))

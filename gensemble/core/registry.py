@@ -60,20 +60,31 @@ class Registry:
                 module = ep.load()
             except Exception as exc:  # a broken partner package must not break the CLI
                 self.entries.append(
-                    PluginInfo("?", ep.name, dist, version, f"entry point {ep.value}", None,
-                               f"import failed: {type(exc).__name__}: {one_line(exc)}")
+                    PluginInfo(
+                        "?",
+                        ep.name,
+                        dist,
+                        version,
+                        f"entry point {ep.value}",
+                        None,
+                        f"import failed: {type(exc).__name__}: {one_line(exc)}",
+                    )
                 )
                 continue
             self.register_module(module, name=f"{dist}:{ep.name}", dist=dist, version=version)
 
-    def register_module(self, module: ModuleType | Any, name: str, dist: str = "local",
-                        version: str = "0") -> None:
-        """Register a plugin module (or object with hook implementations) and collect its plugins."""
+    def register_module(
+        self, module: ModuleType | Any, name: str, dist: str = "local", version: str = "0"
+    ) -> None:
+        """Register a plugin module (or object with hook functions) and collect its plugins."""
         try:
             self.pm.register(module, name=name)
         except Exception as exc:
-            self.entries.append(PluginInfo("?", name, dist, version, "", None,
-                                           f"registration failed: {one_line(exc)}"))
+            self.entries.append(
+                PluginInfo(
+                    "?", name, dist, version, "", None, f"registration failed: {one_line(exc)}"
+                )
+            )
             return
         self._sources[id(module)] = (dist, version)
         for kind, hook_name in HOOK_FOR_KIND.items():
@@ -88,8 +99,17 @@ class Registry:
         try:
             classes = list(fn() or [])
         except Exception as exc:
-            self.entries.append(PluginInfo(kind, source, dist, version, "", None,
-                                           f"hook failed: {type(exc).__name__}: {one_line(exc)}"))
+            self.entries.append(
+                PluginInfo(
+                    kind,
+                    source,
+                    dist,
+                    version,
+                    "",
+                    None,
+                    f"hook failed: {type(exc).__name__}: {one_line(exc)}",
+                )
+            )
             return
         base = BASE_FOR_KIND[kind]
         for cls in classes:
@@ -101,7 +121,9 @@ class Registry:
             elif name in self._by_kind[kind]:
                 first = self._by_kind[kind][name]
                 info.cls = None
-                info.error = f"duplicate {kind} name {name!r} (already provided by {first.distribution})"
+                info.error = (
+                    f"duplicate {kind} name {name!r} (already provided by {first.distribution})"
+                )
             else:
                 self._by_kind[kind][name] = info
             self.entries.append(info)

@@ -59,23 +59,28 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             raise UserError(f"cannot reach MLflow tracking server {uri}: {reason}") from None
         return
     if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
+        db = Path(uri[len("sqlite:///") :])
         parent = db.parent if str(db.parent) else Path(".")
         if not parent.exists():
             raise UserError(f"MLflow tracking URI {uri}: folder {parent} does not exist")
         return
-    if uri.startswith("file:") or "://" not in uri:
-        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true", "yes"):
-            raise UserError(
-                f"MLflow tracking URI {uri} is a file store, which MLflow 3 refuses; use "
-                "sqlite:///mlflow.db or set MLFLOW_ALLOW_FILE_STORE=true"
-            )
+    allowed = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true", "yes")
+    if (uri.startswith("file:") or "://" not in uri) and not allowed:
+        raise UserError(
+            f"MLflow tracking URI {uri} is a file store, which MLflow 3 refuses; use "
+            "sqlite:///mlflow.db or set MLFLOW_ALLOW_FILE_STORE=true"
+        )
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -88,8 +93,13 @@ def warn(message: str) -> None:
 class Tracker:
     """One MLflow run, with outage-tolerant logging and a local metrics journal."""
 
-    def __init__(self, uri: str | None = None, experiment: str = "gensemble",
-                 journal_dir: Path | None = None, retry_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        uri: str | None = None,
+        experiment: str = "gensemble",
+        journal_dir: Path | None = None,
+        retry_after_s: float = 30.0,
+    ) -> None:
         _quick_http_settings()
         self.uri = resolve_uri(uri)
         self.experiment = experiment
@@ -116,7 +126,9 @@ class Tracker:
         except UserError:
             raise
         except Exception as exc:
-            raise UserError(f"MLflow tracking URI {self.uri} is not usable: {one_line(exc)}") from None
+            raise UserError(
+                f"MLflow tracking URI {self.uri} is not usable: {one_line(exc)}"
+            ) from None
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
@@ -127,8 +139,12 @@ class Tracker:
         return self.client.create_experiment(self.experiment)
 
     # -- run lifecycle -----------------------------------------------------------------------
-    def start(self, run_name: str | None = None, tags: dict[str, str] | None = None,
-              run_id: str | None = None) -> str:
+    def start(
+        self,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> str:
         """Start a new run (or reopen ``run_id`` to resume it); fails fast when unreachable."""
         self.check()
         base_tags = {TAG_VERSION: __version__}
@@ -143,11 +159,14 @@ class Tracker:
                 self.client.update_run(run_id, status="RUNNING")
                 self.run_id = run_id
             else:
-                run = self.client.create_run(self._experiment_id(), run_name=run_name,
-                                             tags=base_tags)
+                run = self.client.create_run(
+                    self._experiment_id(), run_name=run_name, tags=base_tags
+                )
                 self.run_id = run.info.run_id
         except Exception as exc:
-            raise UserError(f"MLflow tracking URI {self.uri}: cannot start run: {one_line(exc)}") from None
+            raise UserError(
+                f"MLflow tracking URI {self.uri}: cannot start run: {one_line(exc)}"
+            ) from None
         return self.run_id
 
     def end(self, status: str = "FINISHED") -> None:
@@ -158,14 +177,19 @@ class Tracker:
     def _guard(self, what: str, fn: Callable[[], Any]) -> bool:
         if self.run_id is None:
             return False
-        if self._down_since is not None and time.monotonic() - self._down_since < self._retry_after_s:
+        if (
+            self._down_since is not None
+            and time.monotonic() - self._down_since < self._retry_after_s
+        ):
             return False
         try:
             fn()
         except Exception as exc:
             if self._down_since is None:
-                warn(f"MLflow tracking at {self.uri} failed ({what}: {one_line(exc)[:200]}); "
-                     "training continues, metrics are kept locally and re-sent later")
+                warn(
+                    f"MLflow tracking at {self.uri} failed ({what}: {one_line(exc)[:200]}); "
+                    "training continues, metrics are kept locally and re-sent later"
+                )
             self._down_since = time.monotonic()
             return False
         if self._down_since is not None:
@@ -182,7 +206,7 @@ class Tracker:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            chunk = items[i:i + 100]
+            chunk = items[i : i + 100]
             self._guard("log params", lambda c=chunk: self.client.log_batch(self.run_id, params=c))
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
@@ -204,13 +228,14 @@ class Tracker:
 
         batch = [Metric(k, v, t, s) for k, v, t, s in self._pending[:1000]]
         if self._guard("log metrics", lambda: self.client.log_batch(self.run_id, metrics=batch)):
-            del self._pending[:len(batch)]
+            del self._pending[: len(batch)]
             if self._pending:
                 self.flush()
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> bool:
-        return self._guard("log artifact",
-                           lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+        return self._guard(
+            "log artifact", lambda: self.client.log_artifact(self.run_id, str(path), artifact_path)
+        )
 
     @property
     def pending(self) -> int:
@@ -221,8 +246,18 @@ def start_ui(uri: str | None, port: int = 5000) -> int:
     """Run the MLflow UI on the tracking store, bound to 127.0.0.1."""
     uri = resolve_uri(uri)
     check_reachable(uri)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     print(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)", file=sys.stderr)
     try:
         return subprocess.call(cmd)

@@ -24,8 +24,10 @@ DEFAULT_VARIABLES = ["rr", "u10", "v10", "t2m"]
 class CropOptions(PluginOptions):
     """Options shared by cropped-grid domains."""
 
-    variables: list[str] = Field(default_factory=lambda: list(DEFAULT_VARIABLES),
-                                 description="channels, in order (rr, u10, v10, t2m)")
+    variables: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_VARIABLES),
+        description="channels, in order (rr, u10, v10, t2m)",
+    )
     orography_file: Path | None = Field(None, description="file with surface altitude (m)")
 
     @field_validator("variables")
@@ -83,6 +85,10 @@ class CroppedGridDomain(DomainPlugin):
 
     def describe(self) -> dict[str, Any]:
         d = self.grid().describe()
-        d.update(domain=self.name, variables=self.options.variables,
-                 native_shape=list(self.native_grid().shape), crop=list(self.crop_window()))
+        d.update(
+            domain=self.name,
+            variables=self.options.variables,
+            native_shape=list(self.native_grid().shape),
+            crop=list(self.crop_window()),
+        )
         return d

@@ -35,20 +35,38 @@ class Grid:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_crs(cls, crs: Any, x0: float, y0: float, dx: float, dy: float, nx: int, ny: int,
-                 name: str = "") -> Grid:
-        return cls(pyproj.CRS.from_user_input(crs).to_wkt(), float(x0), float(y0), float(dx),
-                   float(dy), int(nx), int(ny), name)
+    def from_crs(
+        cls, crs: Any, x0: float, y0: float, dx: float, dy: float, nx: int, ny: int, name: str = ""
+    ) -> Grid:
+        return cls(
+            pyproj.CRS.from_user_input(crs).to_wkt(),
+            float(x0),
+            float(y0),
+            float(dx),
+            float(dy),
+            int(nx),
+            int(ny),
+            name,
+        )
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> Grid:
         d = json.loads(attrs["gensemble_grid"]) if "gensemble_grid" in attrs else attrs
-        return cls(d["crs_wkt"], d["x0"], d["y0"], d["dx"], d["dy"], d["nx"], d["ny"],
-                   d.get("name", ""))
+        return cls(
+            d["crs_wkt"], d["x0"], d["y0"], d["dx"], d["dy"], d["nx"], d["ny"], d.get("name", "")
+        )
 
     def to_attrs(self) -> dict[str, Any]:
-        return {"crs_wkt": self.crs_wkt, "x0": self.x0, "y0": self.y0, "dx": self.dx,
-                "dy": self.dy, "nx": self.nx, "ny": self.ny, "name": self.name}
+        return {
+            "crs_wkt": self.crs_wkt,
+            "x0": self.x0,
+            "y0": self.y0,
+            "dx": self.dx,
+            "dy": self.dy,
+            "nx": self.nx,
+            "ny": self.ny,
+            "name": self.name,
+        }
 
     # -- geometry ----------------------------------------------------------------------------
     @cached_property
@@ -77,8 +95,16 @@ class Grid:
                 f"crop rows {row0}:{row0 + ny}, cols {col0}:{col0 + nx} outside grid "
                 f"{self.ny}x{self.nx}"
             )
-        return Grid(self.crs_wkt, self.x0 + col0 * self.dx, self.y0 + row0 * self.dy, self.dx,
-                    self.dy, nx, ny, name or self.name)
+        return Grid(
+            self.crs_wkt,
+            self.x0 + col0 * self.dx,
+            self.y0 + row0 * self.dy,
+            self.dx,
+            self.dy,
+            nx,
+            ny,
+            name or self.name,
+        )
 
     def index_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (row, col) of CRS coordinates."""
@@ -112,15 +138,21 @@ class Grid:
         j, i = self.ny // 2, max(min(self.nx // 2, self.nx - 2), 0)
         jj = max(min(j, self.ny - 2), 0)
         dx = _GEOD.inv(lon[j, i], lat[j, i], lon[j, i + 1], lat[j, i + 1])[2] if self.nx > 1 else 0
-        dy = _GEOD.inv(lon[jj, i], lat[jj, i], lon[jj + 1, i], lat[jj + 1, i])[2] if self.ny > 1 else 0
+        dy = (
+            _GEOD.inv(lon[jj, i], lat[jj, i], lon[jj + 1, i], lat[jj + 1, i])[2]
+            if self.ny > 1
+            else 0
+        )
         return float(dx), float(dy)
 
     def corners_lonlat(self) -> dict[str, tuple[float, float]]:
         lon, lat = self.lonlat()
-        return {"south_west": (float(lon[0, 0]), float(lat[0, 0])),
-                "south_east": (float(lon[0, -1]), float(lat[0, -1])),
-                "north_west": (float(lon[-1, 0]), float(lat[-1, 0])),
-                "north_east": (float(lon[-1, -1]), float(lat[-1, -1]))}
+        return {
+            "south_west": (float(lon[0, 0]), float(lat[0, 0])),
+            "south_east": (float(lon[0, -1]), float(lat[0, -1])),
+            "north_west": (float(lon[-1, 0]), float(lat[-1, 0])),
+            "north_east": (float(lon[-1, -1]), float(lat[-1, -1])),
+        }
 
     def extent_lonlat(self) -> tuple[float, float, float, float]:
         """(lon_min, lon_max, lat_min, lat_max) over all points."""
@@ -132,10 +164,12 @@ class Grid:
         xa, xb = self.x0 - self.dx / 2, self.x0 + self.dx * (self.nx - 0.5)
         ya, yb = self.y0 - self.dy / 2, self.y0 + self.dy * (self.ny - 0.5)
         t = np.linspace(0, 1, per_side, endpoint=False)
-        xs = np.concatenate([xa + (xb - xa) * t, np.full_like(t, xb), xb - (xb - xa) * t,
-                             np.full_like(t, xa)])
-        ys = np.concatenate([np.full_like(t, ya), ya + (yb - ya) * t, np.full_like(t, yb),
-                             yb - (yb - ya) * t])
+        xs = np.concatenate(
+            [xa + (xb - xa) * t, np.full_like(t, xb), xb - (xb - xa) * t, np.full_like(t, xa)]
+        )
+        ys = np.concatenate(
+            [np.full_like(t, ya), ya + (yb - ya) * t, np.full_like(t, yb), yb - (yb - ya) * t]
+        )
         if self.is_geographic:
             return xs, ys
         tr = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
@@ -155,13 +189,27 @@ class Grid:
 
     def key(self) -> str:
         """Stable identity of the grid (CRS + geometry), used as a weights cache key."""
-        payload = json.dumps([self.crs_wkt,
-                              round(self.x0, 6), round(self.y0, 6), round(self.dx, 9),
-                              round(self.dy, 9), self.nx, self.ny])
+        payload = json.dumps(
+            [
+                self.crs_wkt,
+                round(self.x0, 6),
+                round(self.y0, 6),
+                round(self.dx, 9),
+                round(self.dy, 9),
+                self.nx,
+                self.ny,
+            ]
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
         dx, dy = self.spacing_m()
-        return {"name": self.name, "shape": list(self.shape), "spacing_m": [dx, dy],
-                "extent_lonlat": list(self.extent_lonlat()), "area_km2": self.area_km2(),
-                "corners_lonlat": self.corners_lonlat(), "crs": self.crs.name}
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "spacing_m": [dx, dy],
+            "extent_lonlat": list(self.extent_lonlat()),
+            "area_km2": self.area_km2(),
+            "corners_lonlat": self.corners_lonlat(),
+            "crs": self.crs.name,
+        }

@@ -61,8 +61,13 @@ Source = Grid | PointSource
 class Regridder:
     """Applies a sparse weight matrix to fields of shape (..., ny_src, nx_src)."""
 
-    def __init__(self, weights: sp.csr_matrix, src_shape: tuple[int, int],
-                 dst_shape: tuple[int, int], method: str = "external") -> None:
+    def __init__(
+        self,
+        weights: sp.csr_matrix,
+        src_shape: tuple[int, int],
+        dst_shape: tuple[int, int],
+        method: str = "external",
+    ) -> None:
         n_dst, n_src = weights.shape
         if n_src != src_shape[0] * src_shape[1] or n_dst != dst_shape[0] * dst_shape[1]:
             raise UserError(
@@ -86,11 +91,14 @@ class Regridder:
     def __call__(self, field: np.ndarray) -> np.ndarray:
         field = np.asarray(field)
         if field.shape[-2:] != self.src_shape:
-            raise UserError(f"field of shape {field.shape[-2:]} does not match source grid "
-                            f"{self.src_shape}")
+            raise UserError(
+                f"field of shape {field.shape[-2:]} does not match source grid {self.src_shape}"
+            )
         lead = field.shape[:-2]
         flat = field.reshape(-1, self.src_shape[0] * self.src_shape[1])
-        out = np.empty((flat.shape[0], self.weights.shape[0]), dtype=np.result_type(field, np.float32))
+        out = np.empty(
+            (flat.shape[0], self.weights.shape[0]), dtype=np.result_type(field, np.float32)
+        )
         for k in range(flat.shape[0]):  # one sparse mat-vec per 2-D field: no transposed copies
             out[k] = self.weights @ flat[k]
         out[:, self.outside.ravel()] = np.nan
@@ -110,13 +118,20 @@ def _target_in_source_crs(src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(x), np.asarray(y)
 
 
+def _snap(index: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Round fractional indices within ``tol`` of an integer (same-grid points map exactly,
+    so a NaN never leaks into a neighbour through a 1e-12 weight)."""
+    near = np.round(index)
+    return np.where(np.abs(index - near) < tol, near, index)
+
+
 def _is_periodic(src: Grid) -> bool:
     return bool(src.is_geographic and abs(abs(src.dx) * src.nx - 360.0) < 1e-6 * 360)
 
 
 def _bilinear_regular(src: Grid, dst: Grid) -> sp.csr_matrix:
     x, y = _target_in_source_crs(src, dst)
-    r, c = src.index_of(x, y)
+    r, c = (_snap(v) for v in src.index_of(x, y))
     periodic = _is_periodic(src)
     if periodic:
         c = np.mod(c, src.nx)
@@ -135,9 +150,12 @@ def _bilinear_regular(src: Grid, dst: Grid) -> sp.csr_matrix:
     c0 = c0 % src.nx
     tgt = np.nonzero(ok)[0]
     rows = np.repeat(tgt, 4)
-    cols = np.stack([r0 * src.nx + c0, r0 * src.nx + c1, r1 * src.nx + c0, r1 * src.nx + c1],
-                    axis=1)[ok].ravel()
-    vals = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc], axis=1)[ok].ravel()
+    cols = np.stack(
+        [r0 * src.nx + c0, r0 * src.nx + c1, r1 * src.nx + c0, r1 * src.nx + c1], axis=1
+    )[ok].ravel()
+    vals = np.stack([(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc], axis=1)[
+        ok
+    ].ravel()
     return sp.csr_matrix((vals, (rows, cols)), shape=(dst.ny * dst.nx, src.ny * src.nx))
 
 
@@ -160,8 +178,7 @@ def _nearest(src: Source, dst: Grid) -> sp.csr_matrix:
     step = np.median(cKDTree(sample).query(sample[:: max(1, len(sample) // 2000)], k=2)[0][:, 1])
     ok = dist <= 1.5 * step * np.sqrt(2) + 1e-12
     tgt = np.nonzero(ok)[0]
-    return sp.csr_matrix((np.ones(tgt.size), (tgt, idx[ok])),
-                         shape=(dst.ny * dst.nx, slon.size))
+    return sp.csr_matrix((np.ones(tgt.size), (tgt, idx[ok])), shape=(dst.ny * dst.nx, slon.size))
 
 
 def _linear_points(src: PointSource, dst: Grid) -> sp.csr_matrix:
@@ -189,8 +206,9 @@ def _area(src: Source, dst: Grid, sub: int = 3) -> sp.csr_matrix:
         sx = (src.x[:, None] + off[None, :] * src.dx).ravel()
         sy = (src.y[:, None] + off[None, :] * src.dy).ravel()
         xx, yy = np.meshgrid(sx, sy)
-        src_idx = (np.arange(src.ny).repeat(sub)[:, None] * src.nx
-                   + np.arange(src.nx).repeat(sub)[None, :]).ravel()
+        src_idx = (
+            np.arange(src.ny).repeat(sub)[:, None] * src.nx + np.arange(src.nx).repeat(sub)[None, :]
+        ).ravel()
         if src.is_geographic:
             lon, lat = xx.ravel(), yy.ravel()
             w = np.cos(np.radians(lat))
@@ -206,8 +224,9 @@ def _area(src: Source, dst: Grid, sub: int = 3) -> sp.csr_matrix:
     r, c = dst.index_of(tx, ty)
     r, c = np.floor(r + 0.5).astype(np.int64), np.floor(c + 0.5).astype(np.int64)
     ok = (r >= 0) & (r < dst.ny) & (c >= 0) & (c < dst.nx)
-    m = sp.csr_matrix((w[ok], (r[ok] * dst.nx + c[ok], src_idx[ok])),
-                      shape=(dst.ny * dst.nx, n_src))
+    m = sp.csr_matrix(
+        (w[ok], (r[ok] * dst.nx + c[ok], src_idx[ok])), shape=(dst.ny * dst.nx, n_src)
+    )
     m.sum_duplicates()
     total = np.asarray(m.sum(axis=1)).ravel()
     scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
@@ -240,8 +259,9 @@ def src_key(src: Source) -> str:
     return src.key()
 
 
-def make_regridder(src: Source, dst: Grid, method: Method = "bilinear",
-                   cache: bool | Path = True) -> Regridder:
+def make_regridder(
+    src: Source, dst: Grid, method: Method = "bilinear", cache: bool | Path = True
+) -> Regridder:
     """Weights from the on-disk cache (keyed by source/target grid and method) or computed."""
     src_shape = src.shape
     if cache is False:
@@ -263,8 +283,9 @@ def make_regridder(src: Source, dst: Grid, method: Method = "bilinear",
 
 
 # -- ESMF weight files -------------------------------------------------------------------------
-def read_esmf_weights(path: Path, src_shape: tuple[int, int] | None = None,
-                      dst_shape: tuple[int, int] | None = None) -> Regridder:
+def read_esmf_weights(
+    path: Path, src_shape: tuple[int, int] | None = None, dst_shape: tuple[int, int] | None = None
+) -> Regridder:
     """Read an ESMF/xESMF weight file (``S``, ``row``, ``col``; 1-based indices)."""
     import netCDF4
 

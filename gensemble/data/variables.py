@@ -30,16 +30,53 @@ class Variable:
     vector: tuple[str, int] | None = None
 
 
-RR = Variable("rr", "mm/h", "precipitation rate", "lwe_precipitation_rate", "log1p", (0.0, 500.0),
-              ("rr", "precipitation_amount", "tp", "tirf", "precip"))
-U10 = Variable("u10", "m/s", "eastward wind at 10 m", "eastward_wind", "none", (-100.0, 100.0),
-               ("u10", "10u", "x_wind_10m", "u"), ("wind10m", 0))
-V10 = Variable("v10", "m/s", "northward wind at 10 m", "northward_wind", "none", (-100.0, 100.0),
-               ("v10", "10v", "y_wind_10m", "v"), ("wind10m", 1))
-T2M = Variable("t2m", "K", "air temperature at 2 m", "air_temperature", "none", (180.0, 340.0),
-               ("t2m", "2t", "air_temperature_2m", "t2"))
-OROG = Variable("orog", "m", "surface altitude", "surface_altitude", "none", (-500.0, 9000.0),
-                ("orog", "altitude", "z_surf", "surface_geopotential_height"))
+RR = Variable(
+    "rr",
+    "mm/h",
+    "precipitation rate",
+    "lwe_precipitation_rate",
+    "log1p",
+    (0.0, 500.0),
+    ("rr", "precipitation_amount", "tp", "tirf", "precip"),
+)
+U10 = Variable(
+    "u10",
+    "m/s",
+    "eastward wind at 10 m",
+    "eastward_wind",
+    "none",
+    (-100.0, 100.0),
+    ("u10", "10u", "x_wind_10m", "u"),
+    ("wind10m", 0),
+)
+V10 = Variable(
+    "v10",
+    "m/s",
+    "northward wind at 10 m",
+    "northward_wind",
+    "none",
+    (-100.0, 100.0),
+    ("v10", "10v", "y_wind_10m", "v"),
+    ("wind10m", 1),
+)
+T2M = Variable(
+    "t2m",
+    "K",
+    "air temperature at 2 m",
+    "air_temperature",
+    "none",
+    (180.0, 340.0),
+    ("t2m", "2t", "air_temperature_2m", "t2"),
+)
+OROG = Variable(
+    "orog",
+    "m",
+    "surface altitude",
+    "surface_altitude",
+    "none",
+    (-500.0, 9000.0),
+    ("orog", "altitude", "z_surf", "surface_geopotential_height"),
+)
 
 STANDARD_VARIABLES: dict[str, Variable] = {v.name: v for v in (RR, U10, V10, T2M, OROG)}
 

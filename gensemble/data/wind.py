@@ -18,8 +18,9 @@ def grid_x_axis_angle(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.arctan2(dlat, dlon * np.cos(np.radians(lat)))
 
 
-def rotate_to_earth(u_grid: np.ndarray, v_grid: np.ndarray,
-                    angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rotate_to_earth(
+    u_grid: np.ndarray, v_grid: np.ndarray, angle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(u, v) along the grid axes to (eastward, northward)."""
     c, s = np.cos(angle), np.sin(angle)
     return u_grid * c - v_grid * s, u_grid * s + v_grid * c

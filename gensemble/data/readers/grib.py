@@ -28,16 +28,17 @@ def validate_grib(path: Path) -> int:
                 gid = eccodes.codes_grib_new_from_file(fh)
             except Exception as exc:
                 raise UserError(
-                    f"{path}: corrupted GRIB file: message {count + 1} is damaged "
-                    f"({one_line(exc)})"
+                    f"{path}: corrupted GRIB file: message {count + 1} is damaged ({one_line(exc)})"
                 ) from None
             if gid is None:
                 break
             try:
                 eccodes.codes_get_values(gid)
             except Exception as exc:
-                raise UserError(f"{path}: corrupted GRIB file: message {count + 1} cannot be "
-                                f"decoded ({one_line(exc)})") from None
+                raise UserError(
+                    f"{path}: corrupted GRIB file: message {count + 1} cannot be "
+                    f"decoded ({one_line(exc)})"
+                ) from None
             finally:
                 eccodes.codes_release(gid)
             count += 1

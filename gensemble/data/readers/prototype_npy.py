@@ -39,16 +39,19 @@ def _load_npy(path: Path) -> np.ndarray:
         raise UserError(f"{path}: not a plain numeric .npy sample ({exc})") from None
 
 
-def open_prototype(path: Path, channels: tuple[str, ...] | None = None,
-                   batch_size: int = 64) -> RawSource:
+def open_prototype(
+    path: Path, channels: tuple[str, ...] | None = None, batch_size: int = 64
+) -> RawSource:
     index = _find_index(Path(path))
     with index.open(newline="") as fh:
         reader = csv.DictReader(fh, skipinitialspace=True)
         fieldnames = [f.strip() for f in reader.fieldnames or []]
         missing = [c for c in REQUIRED if c not in fieldnames]
         if missing:
-            raise UserError(f"{index}: index lacks columns {', '.join(missing)} "
-                            f"(expected Name, Importance, PosX, PosY, Date, LeadTime, Member)")
+            raise UserError(
+                f"{index}: index lacks columns {', '.join(missing)} "
+                f"(expected Name, Importance, PosX, PosY, Date, LeadTime, Member)"
+            )
         rows = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in reader]
     if not rows:
         raise UserError(f"{index}: index lists no samples")
@@ -60,11 +63,15 @@ def open_prototype(path: Path, channels: tuple[str, ...] | None = None,
 
     first = _load_npy(sample_path(rows[0]["Name"]))
     if first.ndim != 3:
-        raise UserError(f"{sample_path(rows[0]['Name'])}: expected (channel, y, x), got {first.shape}")
+        raise UserError(
+            f"{sample_path(rows[0]['Name'])}: expected (channel, y, x), got {first.shape}"
+        )
     names = list(channels or PROTOTYPE_CHANNELS[: first.shape[0]])
     if len(names) != first.shape[0]:
-        raise UserError(f"{index}: samples have {first.shape[0]} channels but {len(names)} names "
-                        f"were given ({', '.join(names)})")
+        raise UserError(
+            f"{index}: samples have {first.shape[0]} channels but {len(names)} names "
+            f"were given ({', '.join(names)})"
+        )
     try:
         dates = np.array([np.datetime64(r["Date"].replace(" ", "T"), "s") for r in rows])
         lead = np.array([float(r["LeadTime"]) for r in rows])
@@ -76,19 +83,27 @@ def open_prototype(path: Path, channels: tuple[str, ...] | None = None,
     def iter_batches(variables: list[str]) -> Iterator[SampleBatch]:
         sel = [names.index(v) for v in variables]
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
+            chunk = rows[start : start + batch_size]
             arrs = []
             for r in chunk:
                 a = _load_npy(sample_path(r["Name"]))
                 if a.shape != first.shape:
-                    raise UserError(f"{sample_path(r['Name'])}: shape {a.shape} differs from "
-                                    f"{first.shape}")
+                    raise UserError(
+                        f"{sample_path(r['Name'])}: shape {a.shape} differs from {first.shape}"
+                    )
                 arrs.append(a[sel])
             sl = slice(start, start + len(chunk))
-            yield SampleBatch(np.stack(arrs).astype(np.float32), list(variables), valid[sl],
-                              lead[sl], member[sl])
+            yield SampleBatch(
+                np.stack(arrs).astype(np.float32), list(variables), valid[sl], lead[sl], member[sl]
+            )
 
-    src = RawSource(index, None, names, len(rows), iter_batches,
-                    [f"prototype index {index.name}: {len(rows)} samples, channels {names}"])
+    src = RawSource(
+        index,
+        None,
+        names,
+        len(rows),
+        iter_batches,
+        [f"prototype index {index.name}: {len(rows)} samples, channels {names}"],
+    )
     src.shape = first.shape[1:]  # type: ignore[attr-defined]
     return src

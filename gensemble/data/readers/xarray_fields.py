@@ -64,27 +64,35 @@ def _horizontal(ds: xr.Dataset) -> tuple[str, str, Grid | PointSource, list[str]
         scale = 1000.0 if ds["x"].attrs.get("units", "m") in ("km", "kilometre") else 1.0
         dx, dy = _regular(x), _regular(y)
         if dx and dy:
-            grid = Grid.from_crs(crs, x[0] * scale, y[0] * scale, dx * scale, dy * scale,
-                                 x.size, y.size)
+            grid = Grid.from_crs(
+                crs, x[0] * scale, y[0] * scale, dx * scale, dy * scale, x.size, y.size
+            )
             notes.append("projection from the grid-mapping variable")
             return "y", "x", grid, notes
     lat = next((n for n in LAT_NAMES if n in ds.variables), None)
     lon = next((n for n in LON_NAMES if n in ds.variables), None)
     if lat is None or lon is None:
-        raise UserError("no horizontal coordinates (x/y with a grid mapping, or latitude/longitude)")
+        raise UserError(
+            "no horizontal coordinates (x/y with a grid mapping, or latitude/longitude)"
+        )
     la, lo = ds[lat], ds[lon]
     if la.ndim == 1 and lo.ndim == 1:
         dlat, dlon = _regular(la.values), _regular(lo.values)
         if dlat and dlon:
-            grid = Grid.from_crs("EPSG:4326", float(lo.values[0]), float(la.values[0]), dlon,
-                                 dlat, lo.size, la.size)
+            grid = Grid.from_crs(
+                "EPSG:4326", float(lo.values[0]), float(la.values[0]), dlon, dlat, lo.size, la.size
+            )
             return la.dims[0], lo.dims[0], grid, notes
         la2, lo2 = np.meshgrid(la.values, lo.values, indexing="ij")
         return la.dims[0], lo.dims[0], PointSource(lo2, la2), notes
     if la.ndim == 2:
         notes.append("no usable projection: using 2-D latitude/longitude")
-        return la.dims[0], la.dims[1], PointSource(np.asarray(lo.values, float),
-                                                   np.asarray(la.values, float)), notes
+        return (
+            la.dims[0],
+            la.dims[1],
+            PointSource(np.asarray(lo.values, float), np.asarray(la.values, float)),
+            notes,
+        )
     raise UserError("latitude/longitude must be 1-D or 2-D")
 
 
@@ -126,15 +134,19 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     members = ds[mdim].values.astype(int) if mdim else np.zeros(1, int)
     ref = ds["forecast_reference_time"].values if "forecast_reference_time" in ds else None
     if tdim == "step":
-        valid = (ds["valid_time"].values if "valid_time" in ds.coords else times)
+        valid = ds["valid_time"].values if "valid_time" in ds.coords else times
         lead = times / np.timedelta64(1, "h")
         times = valid
     elif ref is not None and np.issubdtype(np.asarray(ref).dtype, np.datetime64):
         lead = (times - ref) / np.timedelta64(1, "h")
     elif "step" in ds.coords and ds["step"].size == 1:
         step = ds["step"].values
-        lead = np.full(nt, step / np.timedelta64(1, "h") if np.issubdtype(
-            np.asarray(step).dtype, np.timedelta64) else float(step))
+        lead = np.full(
+            nt,
+            step / np.timedelta64(1, "h")
+            if np.issubdtype(np.asarray(step).dtype, np.timedelta64)
+            else float(step),
+        )
     else:
         lead = np.full(nt, np.nan)
 
@@ -155,8 +167,13 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
                 iu, iv = variables.index("u10"), variables.index("v10")
                 block[:, iu], block[:, iv] = rotate_to_earth(block[:, iu], block[:, iv], angle)
             tt = np.asarray(times[t] if tdim else times[0]).astype("datetime64[s]")
-            yield SampleBatch(np.ascontiguousarray(block, dtype=np.float32), list(variables),
-                              np.full(nm, tt), np.full(nm, float(lead[t])), members.copy())
+            yield SampleBatch(
+                np.ascontiguousarray(block, dtype=np.float32),
+                list(variables),
+                np.full(nm, tt),
+                np.full(nm, float(lead[t])),
+                members.copy(),
+            )
 
     return RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
 

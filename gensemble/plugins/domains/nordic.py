@@ -20,8 +20,10 @@ MEPS_X0, MEPS_Y0, MEPS_STEP, MEPS_NX, MEPS_NY = -1060084.0, -1332518.0, 2500.0, 
 
 
 def meps_proj4(lat0: float = 63.3) -> str:
-    return (f"+proj=lcc +lat_0={lat0} +lon_0=15 +lat_1={lat0} +lat_2={lat0} "
-            "+R=6371000 +units=m +no_defs")
+    return (
+        f"+proj=lcc +lat_0={lat0} +lon_0=15 +lat_1={lat0} +lat_2={lat0} "
+        "+R=6371000 +units=m +no_defs"
+    )
 
 
 class NordicOptions(CropOptions):
@@ -30,7 +32,8 @@ class NordicOptions(CropOptions):
     ny: int = Field(256, ge=8, le=MEPS_NY)
     nx: int = Field(256, ge=8, le=MEPS_NX)
     projection: Literal["meps2022", "meps_pre2022"] = Field(
-        "meps2022", description="lat_0 = 63.3 (since 2022) or 63 (older files)")
+        "meps2022", description="lat_0 = 63.3 (since 2022) or 63 (older files)"
+    )
 
 
 class Nordic(CroppedGridDomain):
@@ -42,8 +45,9 @@ class Nordic(CroppedGridDomain):
 
     def native_grid(self) -> Grid:
         lat0 = 63.3 if self.options.projection == "meps2022" else 63.0
-        return Grid.from_crs(meps_proj4(lat0), MEPS_X0, MEPS_Y0, MEPS_STEP, MEPS_STEP, MEPS_NX,
-                             MEPS_NY, name="MEPS")
+        return Grid.from_crs(
+            meps_proj4(lat0), MEPS_X0, MEPS_Y0, MEPS_STEP, MEPS_STEP, MEPS_NX, MEPS_NY, name="MEPS"
+        )
 
     def crop_window(self) -> tuple[int, int, int, int]:
         o, g = self.options, self.native_grid()

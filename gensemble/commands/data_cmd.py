@@ -1,0 +1,206 @@
+"""``gensemble data ...``: synthetic ensembles, store preparation, inspection, regridding."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gensemble.core.errors import UserError
+from gensemble.core.registry import get_registry
+
+data_app = typer.Typer(help="Prepare and inspect training data.", no_args_is_help=True)
+OPT_HELP = "domain option KEY=VALUE (repeatable), e.g. --opt ny=128"
+
+
+def domain_from_cli(name: str, opts: list[str]):  # -> DomainPlugin
+    """Instantiate a domain from its name and KEY=VALUE options (validated)."""
+    from pydantic import ValidationError
+
+    from gensemble.core.config import apply_overrides, format_validation_error
+
+    cls = get_registry().get("domain", name)
+    options = apply_overrides({}, opts)
+    try:
+        return cls(options)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, f"--domain {name}", "options")) from None
+
+
+@data_app.command("synth")
+def synth(
+    domain: str = typer.Option(..., "--domain", "-d", help="domain name"),
+    n: int = typer.Option(64, "-n", min=1, help="number of samples (dates x members)"),
+    members: int = typer.Option(8, "--members", "-m", min=1, help="members per date"),
+    out: Path = typer.Option(..., "--out", "-o", help="output netCDF file"),
+    seed: int = typer.Option(0, help="random seed"),
+    spread: float = typer.Option(0.35, min=0.0, max=0.95, help="member perturbation amplitude"),
+    opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+) -> None:
+    """Write a synthetic ensemble (CF netCDF) on a domain's grid."""
+    from gensemble.data.synth import synth_ensemble, write_netcdf
+
+    dom = domain_from_cli(domain, opt)
+    dates = math.ceil(n / members)
+    ds = synth_ensemble(dom, dates, members, seed=seed, spread=spread)
+    write_netcdf(ds, out)
+    typer.echo(
+        f"wrote {out}: {dates} dates x {members} members = {dates * members} samples "
+        f"on {dom.name} {dom.grid().shape}"
+    )
+
+
+@data_app.command("prepare")
+def prepare(
+    sources: list[Path] = typer.Argument(..., help="raw files (netCDF, GRIB, prototype CSV index)"),
+    domain: str = typer.Option(..., "--domain", "-d"),
+    out: Path = typer.Option(..., "--out", "-o", help="output zarr store"),
+    fmt: str = typer.Option("auto", "--format", help="auto, netcdf, grib or npy"),
+    method: str = typer.Option("bilinear", help="bilinear, nearest or area"),
+    compression: str = typer.Option("none", help="none (fastest loading), zstd or lz4"),
+    overwrite: bool = typer.Option(False, help="replace an existing store"),
+    opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+) -> None:
+    """Regrid raw files onto a domain and write a training store with statistics."""
+    from gensemble.data.prepare import prepare_store
+
+    store = prepare_store(
+        domain_from_cli(domain, opt), sources, out, fmt, method, compression, overwrite
+    )
+    q = (
+        "clean"
+        if not (store.quality.get("nan_count") or store.quality.get("out_of_range"))
+        else "has NaN/out-of-range values (see warning)"
+    )
+    typer.echo(f"wrote {out}: {store.n_samples} samples, {store.shape}, {q}")
+
+
+@data_app.command("inspect")
+def inspect(
+    store: Path = typer.Argument(..., help="zarr store"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Summarise a store: shape, variables, ranges, NaN counts, statistics."""
+    from gensemble.data.store import Store
+
+    st = Store(store)
+    summary = st.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    con = Console(width=140)
+    g = summary["grid"]
+    con.print(
+        f"[bold]{st.path}[/bold] domain={st.domain} samples={st.n_samples} "
+        f"shape={list(st.shape)} members={summary['members']} "
+        f"time={summary['time_range'][0]}..{summary['time_range'][1]}"
+    )
+    con.print(
+        f"grid {g['crs']}, spacing {g['spacing_m'][0]:.0f} x {g['spacing_m'][1]:.0f} m, "
+        f"lon {g['extent_lonlat'][0]:.2f}..{g['extent_lonlat'][1]:.2f}, "
+        f"lat {g['extent_lonlat'][2]:.2f}..{g['extent_lonlat'][3]:.2f}, "
+        f"area {g['area_km2']:.0f} km2; static: {summary['static']}"
+    )
+    sample = st.read(slice(0, min(st.n_samples, 256)))
+    table = Table(
+        title="variables (physical units over the first 256 samples; stats on transformed values)"
+    )
+    for col in (
+        "variable",
+        "units",
+        "min",
+        "max",
+        "mean",
+        "NaN",
+        "out of range",
+        "mean_T",
+        "std_T",
+    ):
+        table.add_column(col)
+    q = st.quality
+    for i, name in enumerate(st.variable_names):
+        v, s = sample[:, i], summary["variables"][name]
+        table.add_row(
+            name,
+            s["units"],
+            f"{np.nanmin(v):.3g}",
+            f"{np.nanmax(v):.3g}",
+            f"{np.nanmean(v):.3g}",
+            str(q.get("nan_count", {}).get(name, 0)),
+            str(q.get("out_of_range", {}).get(name, 0)),
+            f"{s['mean_T']:.4g}",
+            f"{s['std_T']:.4g}",
+        )
+    con.print(table)
+    for pos in q.get("first_positions", [])[:5]:
+        con.print(f"  {pos}")
+
+
+@data_app.command("regrid")
+def regrid(
+    source: Path = typer.Argument(..., help="netCDF or GRIB file"),
+    domain: str = typer.Option(..., "--domain", "-d"),
+    out: Path = typer.Option(..., "--out", "-o", help="output netCDF on the domain grid"),
+    method: str = typer.Option("bilinear", help="bilinear, nearest or area"),
+    weights: Path = typer.Option(None, help="ESMF/xESMF weight file to apply instead"),
+    save_weights: Path = typer.Option(None, help="also write the weights in ESMF format"),
+    opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+) -> None:
+    """Regrid every field of a file onto a domain grid (reports points not covered)."""
+    from gensemble.data.readers import open_source
+    from gensemble.data.regrid import make_regridder, read_esmf_weights, write_esmf_weights
+    from gensemble.data.synth import to_cf_dataset, write_netcdf
+
+    dom = domain_from_cli(domain, opt)
+    src = open_source(source)
+    grid = dom.grid()
+    if src.grid is None:
+        raise UserError(f"{source}: samples are already on a domain grid; nothing to regrid")
+    if weights is not None:
+        rg = read_esmf_weights(weights, src.grid.shape, grid.shape)
+    else:
+        rg = make_regridder(src.grid, grid, method)  # type: ignore[arg-type]
+    if rg.n_outside == rg.outside.size:
+        lon0, lon1, lat0, lat1 = grid.extent_lonlat()
+        raise UserError(
+            f"{source} does not cover domain {dom.name} (domain spans "
+            f"{lon0:.2f}..{lon1:.2f}E, {lat0:.2f}..{lat1:.2f}N)"
+        )
+    if save_weights is not None:
+        write_esmf_weights(rg, save_weights)
+    from gensemble.data.variables import STANDARD_VARIABLES, Variable
+
+    blocks = [rg(b.fields) for b in src.batches(src.variables)]
+    first = next(src.batches(src.variables))
+    members = np.unique(first.member)
+    stacked = np.stack(blocks)  # (time, member, var, y, x)
+    fields = {}
+    for i, name in enumerate(src.variables):
+        if name not in STANDARD_VARIABLES:
+            STANDARD_VARIABLES.setdefault(name, Variable(name, "", name))
+        fields[name] = stacked[:, :, i]
+    valid = np.array([b.time[0] for b in src.batches(src.variables[:1])])
+    ds = to_cf_dataset(grid, fields, valid, valid, members, None, dom)
+    write_netcdf(ds, out)
+    typer.echo(
+        f"wrote {out}: {len(src.variables)} fields on {dom.name} {grid.shape}; "
+        f"{rg.n_outside} of {rg.outside.size} points outside the source (NaN)"
+    )
+
+
+@data_app.command("domain")
+def domain_info(
+    name: str = typer.Argument(..., help="domain name"),
+    opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+) -> None:
+    """Describe a domain: grid, spacing, extent, area, corners."""
+    typer.echo(json.dumps(domain_from_cli(name, opt).describe(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,109 @@
+"""Normalisation of fields for training and its inverse for generation.
+
+Modes (the prototype's choices):
+* ``standard`` — (x - mean) / std;
+* ``maxabs``   — (x - mean) / max|x - mean| (values in [-1, 1]);
+* ``minmax``   — to [-1, 1] from min/max.
+Statistics are global per variable or per pixel, always on transformed values
+(rr → log1p(rr)).  The state travels inside checkpoints as tensors, so generated members
+are de-normalised with the statistics of the domain the model was trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from gensemble.data.variables import Variable
+
+Mode = Literal["standard", "maxabs", "minmax"]
+
+
+def offsets_scales(stats: dict[str, np.ndarray], mode: Mode) -> tuple[np.ndarray, np.ndarray]:
+    mean, lo, hi = stats["mean"], stats["min"], stats["max"]
+    if mode == "standard":
+        offset, scale = mean, stats["std"]
+    elif mode == "maxabs":
+        offset, scale = mean, np.maximum(hi - mean, mean - lo)
+    else:
+        offset, scale = (hi + lo) / 2, (hi - lo) / 2
+    scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, 1.0)
+    offset = np.where(np.isfinite(offset), offset, 0.0)
+    return offset.astype(np.float32), scale.astype(np.float32)
+
+
+class Normalizer:
+    """x_norm = (T(x) - offset) / scale, per variable (global) or per pixel."""
+
+    def __init__(
+        self,
+        offset: np.ndarray | torch.Tensor,
+        scale: np.ndarray | torch.Tensor,
+        log1p: list[bool],
+        mode: str = "standard",
+        per_pixel: bool = False,
+    ) -> None:
+        self.offset = torch.as_tensor(np.asarray(offset), dtype=torch.float32)
+        self.scale = torch.as_tensor(np.asarray(scale), dtype=torch.float32)
+        if self.offset.ndim == 1:
+            self.offset = self.offset[:, None, None]
+            self.scale = self.scale[:, None, None]
+        self.log1p = torch.tensor(log1p, dtype=torch.bool)
+        self.mode = mode
+        self.per_pixel = per_pixel
+
+    @classmethod
+    def from_stats(
+        cls,
+        global_stats: dict[str, np.ndarray],
+        pixel_stats: dict[str, np.ndarray],
+        variables: list[Variable],
+        mode: Mode = "standard",
+        per_pixel: bool = False,
+    ) -> Normalizer:
+        offset, scale = offsets_scales(pixel_stats if per_pixel else global_stats, mode)
+        return cls(offset, scale, [v.transform == "log1p" for v in variables], mode, per_pixel)
+
+    def _bcast(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return t.to(device=x.device, dtype=x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Physical (…, C, H, W) to normalised."""
+        mask = self.log1p.to(x.device)[:, None, None]
+        x = torch.where(mask, torch.log1p(x.clamp_min(0)), x)
+        return (x - self._bcast(self.offset, x)) / self._bcast(self.scale, x)
+
+    def forward_(self, x: torch.Tensor) -> torch.Tensor:
+        """In-place :meth:`forward` (the loader's hot path)."""
+        for c in torch.nonzero(self.log1p).flatten().tolist():
+            x[..., c, :, :].clamp_(min=0).log1p_()
+        return x.sub_(self._bcast(self.offset, x)).div_(self._bcast(self.scale, x))
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised to physical units."""
+        y = x * self._bcast(self.scale, x) + self._bcast(self.offset, x)
+        mask = self.log1p.to(x.device)[:, None, None]
+        return torch.where(mask, torch.expm1(y).clamp_min(0), y)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors (for safetensors) and JSON metadata."""
+        return (
+            {"norm.offset": self.offset.contiguous(), "norm.scale": self.scale.contiguous()},
+            {
+                "mode": self.mode,
+                "per_pixel": self.per_pixel,
+                "log1p": [bool(b) for b in self.log1p],
+            },
+        )
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Normalizer:
+        return cls(
+            tensors["norm.offset"],
+            tensors["norm.scale"],
+            meta["log1p"],
+            meta["mode"],
+            meta["per_pixel"],
+        )

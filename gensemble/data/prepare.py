@@ -1,0 +1,118 @@
+"""``gensemble data prepare``: raw files → regridded training store for a domain.
+
+One pass over the sources: read a batch, regrid it onto the domain grid (weights cached on
+disk), check NaNs/out-of-range values, update streaming statistics, write it.  The store is
+marked complete only at the end, so an interrupted prepare is never mistaken for data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gensemble.core.errors import UserError
+from gensemble.core.plugin_types import DomainPlugin
+from gensemble.core.progress import progress
+from gensemble.data.readers import RawSource, open_source
+from gensemble.data.regrid import Regridder, make_regridder
+from gensemble.data.stats import StreamingStats
+from gensemble.data.store import QualityReport, Store, StoreWriter
+from gensemble.data.variables import forward_transform
+
+
+def _regridder_for(src: RawSource, domain: DomainPlugin, method: str) -> Regridder | None:
+    grid = domain.grid()
+    if src.grid is None:
+        shape = getattr(src, "shape", None)
+        if tuple(shape or ()) != grid.shape:
+            raise UserError(
+                f"{src.path}: samples of shape {shape} are not on the {domain.name} "
+                f"grid {grid.shape}"
+            )
+        return None
+    if isinstance(src.grid, type(grid)) and src.grid.key() == grid.key():
+        return None  # already on the domain grid
+    rg = make_regridder(src.grid, grid, method)  # type: ignore[arg-type]
+    if rg.n_outside == rg.outside.size:
+        lon0, lon1, lat0, lat1 = grid.extent_lonlat()
+        raise UserError(
+            f"{src.path} does not cover domain {domain.name} "
+            f"(domain spans {lon0:.2f}..{lon1:.2f}E, {lat0:.2f}..{lat1:.2f}N)"
+        )
+    if rg.n_outside:
+        print(
+            f"warning: {src.path} covers {100 * rg.covered_fraction:.1f}% of {domain.name}; "
+            f"{rg.n_outside} points will be NaN",
+            file=sys.stderr,
+        )
+    return rg
+
+
+def prepare_store(
+    domain: DomainPlugin,
+    sources: list[Path],
+    out: Path,
+    fmt: str = "auto",
+    method: str = "bilinear",
+    compression: str = "none",
+    overwrite: bool = False,
+) -> Store:
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} exists (use --overwrite to replace it)")
+    variables = domain.variables()
+    names = [v.name for v in variables]
+    opened = [open_source(Path(p), fmt) for p in sources]
+    for src in opened:
+        missing = [n for n in names if n not in src.variables]
+        if missing:
+            raise UserError(
+                f"{src.path}: lacks {', '.join(missing)} needed by domain "
+                f"{domain.name} (file has {', '.join(src.variables)})"
+            )
+    regridders = [_regridder_for(s, domain, method) for s in opened]
+    total = sum(s.n_samples for s in opened)
+    if out.exists():
+        shutil.rmtree(out)
+    grid = domain.grid()
+    writer = StoreWriter(
+        out,
+        total,
+        grid,
+        variables,
+        domain.name,
+        domain.options.model_dump(mode="json"),
+        compression,
+    )
+    stats = StreamingStats(len(variables), grid.shape)
+    quality = QualityReport()
+    start = 0
+    with progress() as bar:
+        task = bar.add_task(f"prepare {domain.name}", total=total)
+        for src, rg in zip(opened, regridders, strict=True):
+            for batch in src.batches(names):
+                block = rg(batch.fields) if rg is not None else batch.fields
+                block = block.astype(np.float32, copy=False)
+                quality.check(block, start, variables)
+                stats.update(forward_transform(block, variables))
+                writer.write(start, block, batch.time, batch.lead_time_h, batch.member)
+                start += block.shape[0]
+                bar.advance(task, block.shape[0])
+    static = domain.static_fields()
+    if not static:
+        for src, rg in zip(opened, regridders, strict=True):
+            if "orog" in src.variables and "orog" not in names:
+                field = next(src.batches(["orog"])).fields[0, 0]
+                static = {"orog": rg(field) if rg is not None else field}
+                break
+    writer.write_static(static)
+    writer.finish(stats.global_(), stats.pixel(), quality, [str(s.path) for s in opened])
+    if not quality.clean:
+        print(
+            f"warning: {out}: {quality.summary()}; training refuses this store unless "
+            "training.allow_masked is set",
+            file=sys.stderr,
+        )
+    return Store(out)

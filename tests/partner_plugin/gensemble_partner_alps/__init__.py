@@ -1,0 +1,31 @@
+"""A partner weather service's domain, shipped as its own pip package."""
+
+from pydantic import Field
+
+from gensemble.core.hookspecs import hookimpl
+from gensemble.data.domain_base import CropOptions, CroppedGridDomain
+from gensemble.data.grid import Grid
+
+
+class AlpsOptions(CropOptions):
+    ny: int = Field(48, ge=8)
+    nx: int = Field(64, ge=8)
+
+
+class PartnerAlps(CroppedGridDomain):
+    """The Alps on a 0.02 degree lat/lon grid (partner example)."""
+
+    name = "partner_alps"
+    description = "Alps, 0.02 deg lat/lon (partner package example)"
+    Options = AlpsOptions
+
+    def native_grid(self) -> Grid:
+        return Grid.from_crs("EPSG:4326", 5.0, 44.0, 0.02, 0.02, 500, 250, name="alps")
+
+    def crop_window(self) -> tuple[int, int, int, int]:
+        return 50, 100, self.options.ny, self.options.nx
+
+
+@hookimpl
+def gensemble_domains() -> list[type]:
+    return [PartnerAlps]

@@ -1,0 +1,104 @@
+"""A partner's separate distribution adds a domain without touching this repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+PARTNER = ROOT / "tests" / "partner_plugin"
+
+
+@pytest.fixture(scope="module")
+def partner_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    target = tmp_path_factory.mktemp("partner_site")
+    build = tmp_path_factory.mktemp("partner_src")
+    # build from a copy so no build/ or egg-info lands in the repository
+    subprocess.run(["cp", "-r", str(PARTNER), str(build / "src")], check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(build / "src"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {"PYTHONPATH": f"{target}:{ROOT}"}
+
+
+def test_partner_domain_listed_with_its_distribution(partner_env: dict[str, str]) -> None:
+    proc = run_cli("plugins", "--json", env=partner_env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    alps = rows["partner_alps"]
+    assert alps["kind"] == "domain" and alps["error"] is None
+    assert alps["distribution"] == "gensemble-partner-alps" and alps["version"] == "0.3.1"
+    # the broken entry point of the same package is listed with its error, others still work
+    assert "import failed" in rows["broken"]["error"]
+    assert rows["se_france"]["error"] is None
+
+
+def test_partner_domain_usable_in_a_run(partner_env: dict[str, str], tmp_path: Path) -> None:
+    raw, store = tmp_path / "alps.nc", tmp_path / "alps.zarr"
+    proc = run_cli(
+        "data",
+        "synth",
+        "--domain",
+        "partner_alps",
+        "-n",
+        "8",
+        "-m",
+        "4",
+        "--out",
+        raw,
+        "--opt",
+        "ny=32",
+        env=partner_env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "data",
+        "prepare",
+        raw,
+        "--domain",
+        "partner_alps",
+        "--opt",
+        "ny=32",
+        "--out",
+        store,
+        env=partner_env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("data", "inspect", store, "--json", env=partner_env)
+    summary = json.loads(proc.stdout)
+    assert summary["domain"] == "partner_alps" and summary["shape"] == [4, 32, 64]
+    proc = run_cli(
+        "config",
+        "show",
+        "--set",
+        "domain.name=partner_alps",
+        "--set",
+        "domain.options.nx=80",
+        "--set",
+        "architecture.name=stylegan2",
+        "--format",
+        "json",
+        env=partner_env,
+    )
+    if "unknown architecture" not in proc.stderr:
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["domain"]["options"]["nx"] == 80

@@ -1,0 +1,150 @@
+"""Readers on the real shared files and the prototype format."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gensemble.core.errors import UserError
+from gensemble.data.readers import open_source
+from gensemble.data.regrid import PointSource
+from gensemble.data.wind import grid_x_axis_angle
+from gensemble.plugins.domains.nordic import Nordic
+from tests.conftest import assert_user_error, run_cli
+
+
+def test_meps_netcdf_variables_and_wind_rotation(shared_data: Path) -> None:
+    import xarray as xr
+
+    path = shared_data / "meps_pred_20230615T06Z_small.nc"
+    src = open_source(path)
+    assert isinstance(src.grid, PointSource)  # empty projection variable: lat/lon used
+    assert {"u10", "v10", "t2m", "rr", "orog"} <= set(src.variables)
+    assert src.n_samples == 12
+    batches = list(src.batches(["u10", "v10", "t2m"]))
+    assert len(batches) == 12 and batches[0].fields.shape == (1, 3, 10, 10)
+    assert batches[3].lead_time_h[0] == pytest.approx(18.0)  # 6-hourly steps from 06 UTC
+    ds = xr.open_dataset(path)
+    raw_u = ds["x_wind_10m"].values[:, 0]
+    raw_v = ds["y_wind_10m"].values[:, 0]
+    u = np.stack([b.fields[0, 0] for b in batches])
+    v = np.stack([b.fields[0, 1] for b in batches])
+    # rotation keeps speed, and turns by the grid convergence of the MEPS Lambert grid
+    np.testing.assert_allclose(np.hypot(u, v), np.hypot(raw_u, raw_v), rtol=1e-5)
+    np.testing.assert_allclose(np.hypot(u, v), ds["wind_speed_10m"].values, atol=0.05)
+    turn = np.degrees(np.arctan2(v, u) - np.arctan2(raw_v, raw_u))
+    turn = (turn + 180) % 360 - 180
+    lon = ds["longitude"].values
+    # LCC: west of lon_0 the grid x axis is turned anticlockwise from east by n (lon_0 - lon)
+    expected = (15.0 - lon) * np.sin(np.radians(63.3))
+    mask = np.hypot(raw_u, raw_v) > 1.0
+    assert np.abs(turn - expected[None])[mask].max() < 0.5
+    np.testing.assert_allclose(batches[0].fields[0, 2], ds["air_temperature_2m"].values[0, 0])
+
+
+def test_convergence_angle_matches_pyproj_on_lambert_grid() -> None:
+    g = Nordic().grid()
+    lon, lat = g.lonlat()
+    ang = np.degrees(grid_x_axis_angle(lon, lat))
+    import pyproj
+
+    factors = pyproj.Proj(g.crs).get_factors(lon[::64, ::64], lat[::64, ::64])
+    np.testing.assert_allclose(ang[::64, ::64], -factors.meridian_convergence, atol=0.05)
+
+
+def test_era5_netcdf_and_grib_agree(shared_data: Path) -> None:
+    nc = open_source(shared_data / "era5-levels-members.nc")
+    gb = open_source(shared_data / "era5-levels-members.grib")
+    assert nc.variables == gb.variables == ["z850", "z500", "t850", "t500"]
+    assert nc.n_samples == gb.n_samples == 40
+    a = next(nc.batches(["t850", "z500"]))
+    b = next(gb.batches(["t850", "z500"]))
+    assert a.fields.shape == (10, 2, 61, 120)
+    np.testing.assert_allclose(a.fields, b.fields, rtol=1e-5)
+    assert list(a.member) == list(range(10))
+    assert 200 < a.fields[:, 0].mean() < 300
+
+
+def test_corrupted_grib_is_one_line_error(shared_data: Path, tmp_path: Path) -> None:
+    bad = shared_data / "era5-levels-corrupted.grib"
+    with pytest.raises(UserError, match="corrupted GRIB"):
+        open_source(bad)
+    proc = run_cli("data", "prepare", bad, "--domain", "se_france", "--out", tmp_path / "s.zarr")
+    assert_user_error(proc, str(bad), "corrupted GRIB")
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_unknown_file_and_missing_variables(tmp_path: Path, shared_data: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"hello")
+    assert_user_error(
+        run_cli("data", "prepare", junk, "-d", "se_france", "-o", tmp_path / "o"),
+        "cannot tell the file format",
+    )
+    proc = run_cli(
+        "data",
+        "prepare",
+        shared_data / "era5-levels-members.nc",
+        "-d",
+        "se_france",
+        "-o",
+        tmp_path / "o.zarr",
+    )
+    assert_user_error(proc, "lacks rr, u10, v10, t2m")
+
+
+def _write_prototype(folder: Path, n: int = 6) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(n, 5, 16, 24)).astype(np.float32)
+    data[:, 0] = np.abs(data[:, 0])
+    data[:, 3] += 285.0
+    with (folder / "index.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Name", "Importance", "PosX", "PosY", "Date", "LeadTime", "Member"])
+        for i in range(n):
+            np.save(folder / f"_sample{i}.npy", data[i])
+            w.writerow([f"_sample{i}.npy", 1, 540, 120, "2021-06-15 21:00:00", 3 + i, i % 4])
+    return data
+
+
+def test_prototype_format_to_store(tmp_path: Path) -> None:
+    data = _write_prototype(tmp_path)
+    src = open_source(tmp_path / "index.csv")
+    assert src.variables == ["rr", "u10", "v10", "t2m", "orog"] and src.n_samples == 6
+    store = tmp_path / "p.zarr"
+    proc = run_cli(
+        "data",
+        "prepare",
+        tmp_path / "index.csv",
+        "-d",
+        "se_france",
+        "--opt",
+        "ny=16",
+        "--opt",
+        "nx=24",
+        "-o",
+        store,
+    )
+    assert proc.returncode == 0, proc.stderr
+    from gensemble.data.store import Store
+
+    st = Store(store)
+    np.testing.assert_array_equal(st.read(slice(None)), data[:, :4])
+    assert list(st.lead_times()) == [3, 4, 5, 6, 7, 8]
+    assert str(st.times()[0]) == "2021-06-16T00:00:00"
+    # wrong grid size is refused clearly
+    proc = run_cli(
+        "data", "prepare", tmp_path / "index.csv", "-d", "se_france", "-o", tmp_path / "q.zarr"
+    )
+    assert_user_error(proc, "not on the se_france grid")
+
+
+def test_prototype_refuses_pickles(tmp_path: Path) -> None:
+    _write_prototype(tmp_path, 2)
+    np.save(tmp_path / "_sample1.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    src = open_source(tmp_path)
+    with pytest.raises(UserError, match="not a plain numeric"):
+        list(src.batches(["rr"]))
