@@ -152,6 +152,7 @@ def regrid(
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
 ) -> None:
     """Regrid every field of a file onto a domain grid (reports points not covered)."""
+    from gensemble.data.prepare import require_coverage
     from gensemble.data.readers import open_source
     from gensemble.data.regrid import make_regridder, read_esmf_weights, write_esmf_weights
     from gensemble.data.synth import to_cf_dataset, write_netcdf
@@ -165,26 +166,14 @@ def regrid(
         rg = read_esmf_weights(weights, src.grid.shape, grid.shape)
     else:
         rg = make_regridder(src.grid, grid, method)  # type: ignore[arg-type]
-    if rg.n_outside == rg.outside.size:
-        lon0, lon1, lat0, lat1 = grid.extent_lonlat()
-        raise UserError(
-            f"{source} does not cover domain {dom.name} (domain spans "
-            f"{lon0:.2f}..{lon1:.2f}E, {lat0:.2f}..{lat1:.2f}N)"
-        )
+    require_coverage(rg, source, dom)
     if save_weights is not None:
         write_esmf_weights(rg, save_weights)
-    from gensemble.data.variables import STANDARD_VARIABLES, Variable
-
-    blocks = [rg(b.fields) for b in src.batches(src.variables)]
-    first = next(src.batches(src.variables))
-    members = np.unique(first.member)
-    stacked = np.stack(blocks)  # (time, member, var, y, x)
-    fields = {}
-    for i, name in enumerate(src.variables):
-        if name not in STANDARD_VARIABLES:
-            STANDARD_VARIABLES.setdefault(name, Variable(name, "", name))
-        fields[name] = stacked[:, :, i]
-    valid = np.array([b.time[0] for b in src.batches(src.variables[:1])])
+    batches = list(src.batches(src.variables))  # one pass over the file
+    stacked = np.stack([rg(b.fields) for b in batches])  # (time, member, var, y, x)
+    fields = {name: stacked[:, :, i] for i, name in enumerate(src.variables)}
+    valid = np.array([b.time[0] for b in batches])
+    members = batches[0].member
     ds = to_cf_dataset(grid, fields, valid, valid, members, None, dom)
     write_netcdf(ds, out)
     typer.echo(

@@ -23,6 +23,16 @@ from gensemble.data.store import QualityReport, Store, StoreWriter
 from gensemble.data.variables import forward_transform
 
 
+def require_coverage(rg: Regridder, path: Path, domain: DomainPlugin) -> None:
+    """Refuse a source that covers no point of the domain, naming both."""
+    if rg.n_outside == rg.outside.size:
+        lon0, lon1, lat0, lat1 = domain.grid().extent_lonlat()
+        raise UserError(
+            f"{path} does not cover domain {domain.name} "
+            f"(domain spans {lon0:.2f}..{lon1:.2f}E, {lat0:.2f}..{lat1:.2f}N)"
+        )
+
+
 def _regridder_for(src: RawSource, domain: DomainPlugin, method: str) -> Regridder | None:
     grid = domain.grid()
     if src.grid is None:
@@ -36,12 +46,7 @@ def _regridder_for(src: RawSource, domain: DomainPlugin, method: str) -> Regridd
     if isinstance(src.grid, type(grid)) and src.grid.key() == grid.key():
         return None  # already on the domain grid
     rg = make_regridder(src.grid, grid, method)  # type: ignore[arg-type]
-    if rg.n_outside == rg.outside.size:
-        lon0, lon1, lat0, lat1 = grid.extent_lonlat()
-        raise UserError(
-            f"{src.path} does not cover domain {domain.name} "
-            f"(domain spans {lon0:.2f}..{lon1:.2f}E, {lat0:.2f}..{lat1:.2f}N)"
-        )
+    require_coverage(rg, src.path, domain)
     if rg.n_outside:
         print(
             f"warning: {src.path} covers {100 * rg.covered_fraction:.1f}% of {domain.name}; "

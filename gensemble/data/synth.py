@@ -174,18 +174,11 @@ def to_cf_dataset(
     }
     data_vars: dict[str, tuple] = {}
     for name, arr in fields.items():
-        var = STANDARD_VARIABLES[name]
-        data_vars[name] = (
-            ("time", "member", "y", "x"),
-            arr,
-            {
-                "units": var.units,
-                "long_name": var.long_name,
-                "standard_name": var.standard_name,
-                "grid_mapping": "crs",
-                "coordinates": "latitude longitude",
-            },
-        )
+        var = STANDARD_VARIABLES.get(name)  # other fields (e.g. ERA5 t850) keep bare attrs
+        attrs = {"grid_mapping": "crs", "coordinates": "latitude longitude"}
+        if var is not None:
+            attrs.update(units=var.units, long_name=var.long_name, standard_name=var.standard_name)
+        data_vars[name] = (("time", "member", "y", "x"), arr, attrs)
     data_vars["crs"] = ((), np.int32(0), grid.cf_grid_mapping())
     data_vars["forecast_reference_time"] = (
         "time",
