@@ -54,7 +54,7 @@ class StoreDataset(Dataset):
         self.normalizer = normalizer or store.normalizer()
         self.allow_masked = allow_masked
         self.shape = store.shape
-        self._store: Store | None = None
+        self._store: Store | None = store  # dropped when pickled to a worker, reopened there
 
     @property
     def store(self) -> Store:

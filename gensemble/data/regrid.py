@@ -255,10 +255,6 @@ def cache_dir() -> Path:
     return Path(base) / "weights"
 
 
-def src_key(src: Source) -> str:
-    return src.key()
-
-
 def make_regridder(
     src: Source, dst: Grid, method: Method = "bilinear", cache: bool | Path = True
 ) -> Regridder:
@@ -267,7 +263,7 @@ def make_regridder(
     if cache is False:
         return Regridder(compute_weights(src, dst, method), src_shape, dst.shape, method)
     folder = Path(cache) if isinstance(cache, Path) else cache_dir()
-    path = folder / f"{src_key(src)}_{dst.key()}_{method}.npz"
+    path = folder / f"{src.key()}_{dst.key()}_{method}.npz"
     if path.exists():
         try:
             return Regridder(sp.load_npz(path).tocsr(), src_shape, dst.shape, method)

@@ -88,11 +88,3 @@ def forward_transform(values: np.ndarray, variables: list[Variable]) -> np.ndarr
         if var.transform == "log1p":
             out[..., i, :, :] = np.log1p(np.maximum(out[..., i, :, :], 0.0))
     return out
-
-
-def inverse_transform(values: np.ndarray, variables: list[Variable]) -> np.ndarray:
-    out = np.array(values, dtype=np.float32, copy=True)
-    for i, var in enumerate(variables):
-        if var.transform == "log1p":
-            out[..., i, :, :] = np.expm1(out[..., i, :, :]).clip(min=0.0)
-    return out
