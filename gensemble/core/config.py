@@ -49,6 +49,7 @@ class TrainingConfig(Strict):
     num_workers: int = Field(0, ge=0)
     allow_masked: bool = Field(False, description="train on data with NaNs by masking them")
     time_limit_s: float | None = Field(None, gt=0, description="stop (and checkpoint) after this")
+    keep_checkpoints: int = Field(3, ge=1, description="step checkpoints kept on disk")
 
 
 class DataConfig(Strict):

@@ -1,0 +1,28 @@
+"""What a metric may need to know besides the two sample sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class EvalContext:
+    """Names of the channels, grid spacing (m), device and seed for the random parts.
+
+    Fields handed to metrics are in physical units (rr in mm/h, t2m in K), shape
+    (N, C, H, W); metrics that need another scale normalise internally.
+    """
+
+    variables: list[str]
+    dx_m: float = 2500.0
+    device: torch.device | str = "cpu"
+    seed: int = 0
+    figures: bool = True
+
+    def channel(self, name: str) -> int:
+        return self.variables.index(name)
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(self.seed)

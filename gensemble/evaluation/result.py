@@ -1,0 +1,35 @@
+"""What a metric returns: named scalars, maps and figures.
+
+Scalars are named ``<metric>/<variable>`` (or ``<metric>/<detail>/<variable>``) so that
+MLflow groups them and runs can be compared key by key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class MetricResult:
+    """Numbers (logged as MLflow metrics), arrays (saved as npz) and matplotlib figures."""
+
+    scalars: dict[str, float] = field(default_factory=dict)
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, key: str, value: float) -> None:
+        self.scalars[key] = float(value)
+
+    def update(self, other: MetricResult) -> MetricResult:
+        self.scalars.update(other.scalars)
+        self.maps.update(other.maps)
+        self.figures.update(other.figures)
+        return self
+
+    def finite_scalars(self) -> dict[str, float]:
+        """Scalars MLflow can store (it refuses NaN in some backends)."""
+        return {k: v for k, v in self.scalars.items() if math.isfinite(v)}

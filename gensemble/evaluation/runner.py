@@ -1,0 +1,79 @@
+"""Run a list of metric plugins on two sample sets; print, save and log what they return."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gensemble.core.errors import UserError
+from gensemble.core.registry import get_registry
+from gensemble.evaluation.context import EvalContext
+from gensemble.evaluation.figures import close
+from gensemble.evaluation.result import MetricResult
+
+
+def build_metrics(refs: list[Any]) -> list[Any]:
+    """Metric plugins from names or ``{name, options}`` refs (unknown names are errors)."""
+    registry = get_registry()
+    out = []
+    for ref in refs:
+        name = ref if isinstance(ref, str) else ref.name
+        options = {} if isinstance(ref, str) else ref.options
+        out.append(registry.get("metric", name)(options))
+    return out
+
+
+def check_finite(x: torch.Tensor, what: str) -> None:
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise UserError(
+            f"{what}: {int(bad.sum())} NaN/inf values (first at index {first}); "
+            f"metrics need finite fields"
+        )
+
+
+def run_metrics(
+    metrics: list[Any], real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext
+) -> tuple[MetricResult, dict[str, float]]:
+    check_finite(real, "real fields")
+    check_finite(fake, "generated fields")
+    result, timings = MetricResult(), {}
+    for m in metrics:
+        t0 = time.perf_counter()
+        result.update(m.compute(real, fake, ctx))
+        timings[m.name] = time.perf_counter() - t0
+    return result, timings
+
+
+def print_table(result: MetricResult, title: str = "metrics", console: Console | None = None) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in sorted(result.scalars):
+        table.add_row(key, f"{result.scalars[key]:.6g}")
+    (console or Console(width=120)).print(table)
+
+
+def save_result(result: MetricResult, folder: Path) -> list[Path]:
+    """scalars.json, maps.npz and one PNG per figure; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "scalars.json"]
+    files[0].write_text(json.dumps(result.scalars, indent=1, sort_keys=True))
+    if result.maps:
+        path = folder / "maps.npz"
+        np.savez_compressed(path, **{k.replace("/", "__"): v for k, v in result.maps.items()})
+        files.append(path)
+    for name, fig in result.figures.items():
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=90)
+        close(fig)
+        files.append(path)
+    return files

@@ -1,0 +1,216 @@
+"""StyleGAN2 training: losses, lazy regularisation, EMA, style mixing, generation.
+
+Losses (Karras et al. 2020): non-saturating logistic for G and D; R1 on reals every
+``r1_interval`` D steps and path-length regularisation every ``pl_interval`` G steps, each
+multiplied by its interval (lazy regularisation), with Adam's learning rate and betas
+rescaled by interval / (interval + 1) as in the paper's appendix B.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+
+from gensemble.core.model_api import GenerativeModel, StepContext
+from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
+from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
+
+
+class StyleGAN2Model(GenerativeModel):
+    architecture = "stylegan2"
+
+    def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
+        super().__init__()
+        o = self.options = options
+        self.G = Generator(
+            channels,
+            height,
+            width,
+            z_dim=o.z_dim,
+            w_dim=o.w_dim,
+            mapping_layers=o.mapping_layers,
+            channel_base=o.channel_base,
+            channel_max=o.channel_max,
+            noise=o.noise,
+            output_activation=o.output_activation,
+        )
+        self.D = Discriminator(
+            channels, height, width, o.channel_base, o.channel_max, o.mbstd_group
+        )
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
+        self.register_buffer("pl_mean", torch.zeros(()))
+        self.register_buffer("ada_p", torch.tensor(float(o.augment_p)))
+
+    # -- interface -------------------------------------------------------------------------
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D}
+
+    def make_optimizers(
+        self, lr_g: float, lr_d: float, betas: tuple[float, float]
+    ) -> dict[str, torch.optim.Optimizer]:
+        out = {}
+        for name, net, lr, k in (
+            ("G", self.G, lr_g, self.options.pl_interval),
+            ("D", self.D, lr_d, self.options.r1_interval),
+        ):
+            ratio = k / (k + 1) if k > 0 else 1.0
+            params = [p for p in net.parameters() if p.requires_grad]
+            out[name] = torch.optim.Adam(
+                params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8
+            )
+        return out
+
+    def channel_layers(self) -> dict[str, tuple[str, int]]:
+        out = {}
+        for i in range(len(self.G.blocks)):
+            for net in ("G", "G_ema"):
+                base = f"{net}.blocks.{i}.to_fields"
+                out[f"{base}.conv.weight"] = (base, 0)
+                out[f"{base}.bias"] = (base, 0)
+        out["D.from_fields.weight"] = ("D.from_fields", 1)
+        return out
+
+    def size_dependent(self) -> list[str]:
+        return ["G.const", "G_ema.const", "D.fc.weight"]
+
+    def layer_groups(self) -> dict[str, list[str]]:
+        groups = {"mapping": ["G.mapping."]}
+        for i in range(len(self.G.blocks)):
+            groups[f"g_block{i}"] = [f"G.blocks.{i}."] + (["G.const"] if i == 0 else [])
+        # FreezeD counts the discriminator's layers from its input (high resolution) side
+        groups["d_block0"] = ["D.from_fields."]
+        for i in range(len(self.D.blocks)):
+            groups[f"d_block{i + 1}"] = [f"D.blocks.{i}."]
+        return groups
+
+    # -- sampling ---------------------------------------------------------------------------
+    def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
+        z = ctx.rand.randn(batch, self.G.z_dim)
+        ws = self.G.ws_from_z(z)
+        if self.options.mixing_prob > 0:
+            z2 = ctx.rand.randn(batch, self.G.z_dim)
+            mix = ctx.rand.uniform() < self.options.mixing_prob
+            cutoff = 1 + int(ctx.rand.uniform() * (self.G.num_ws - 1))
+            if mix:
+                ws = ws.clone()
+                ws[:, cutoff:] = self.G.ws_from_z(z2)[:, cutoff:]
+        return ws
+
+    def _fake(self, batch: int, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        ws = self._ws(batch, ctx)
+        noise = self.G.draw_noise(batch, ctx.rand, None, ws.device)
+        return self.G.synthesis(ws, noise), ws
+
+    def _d(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        p = float(self.ada_p)
+        if self.options.augment:
+            x = augment(x, p, ctx.rand)
+        return self.D(x)
+
+    def _autocast(self, ctx: StepContext, device: torch.device):  # noqa: ANN202
+        enabled = ctx.amp and device.type == "cuda"
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # -- one step ---------------------------------------------------------------------------
+    def train_step(
+        self, real: torch.Tensor, ctx: StepContext, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, float]:
+        o = self.options
+        b = real.shape[0]
+        dev = real.device
+        logs: dict[str, float] = {}
+
+        # generator: main loss (+ lazy path-length regularisation)
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        opt_g = optimizers["G"]
+        opt_g.zero_grad(set_to_none=True)
+        with self._autocast(ctx, dev):
+            fake, ws = self._fake(b, ctx)
+            loss_g = F.softplus(-self._d(fake, ctx)).mean()
+        loss_g.backward()
+        logs["loss_G"] = float(loss_g.detach())
+        w_mean = ctx.reduce(ws[:, 0].detach().float().mean(0)) / ctx.rand.world
+        if o.pl_interval > 0 and o.pl_weight > 0 and ctx.step % o.pl_interval == 0:
+            pl = self._path_length(b, ctx)
+            (pl * o.pl_weight * o.pl_interval).backward()
+            logs["reg_pl"] = float(pl.detach())
+        ctx.sync(self.G)
+        opt_g.step()
+
+        # discriminator: main loss (+ lazy R1)
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        opt_d = optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        with self._autocast(ctx, dev):
+            with torch.no_grad():
+                fake, _ = self._fake(b, ctx)
+            d_fake = self._d(fake, ctx)
+            d_real = self._d(real, ctx)
+            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+        loss_d.backward()
+        logs["loss_D"] = float(loss_d.detach())
+        logs["D_real"] = float(d_real.detach().float().mean())
+        logs["D_fake"] = float(d_fake.detach().float().mean())
+        if o.r1_interval > 0 and o.r1_gamma > 0 and ctx.step % o.r1_interval == 0:
+            real_ = real.detach().requires_grad_(True)
+            logits = self._d(real_, ctx)
+            (grad,) = torch.autograd.grad(logits.sum(), real_, create_graph=True)
+            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            (r1 * (o.r1_gamma / 2) * o.r1_interval).backward()
+            logs["reg_r1"] = float(r1.detach())
+        ctx.sync(self.D)
+        opt_d.step()
+        self.G.requires_grad_(True)
+
+        if o.augment and o.augment_target > 0:
+            signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
+            rt = float(signs) / ctx.global_batch
+            self.ada_p.fill_(adapt_probability(float(self.ada_p), rt, ctx.global_batch,
+                                               o.augment_target, o.augment_speed_kimg))
+            logs["augment_p"] = float(self.ada_p)
+        self._update_ema(ctx.global_batch, w_mean)
+        return logs
+
+    def _path_length(self, batch: int, ctx: StepContext) -> torch.Tensor:
+        """(|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW), a the running mean (decay 0.01)."""
+        n = max(1, batch // self.options.pl_batch_shrink)
+        ws = self._ws(n, ctx)
+        noise = self.G.draw_noise(n, ctx.rand, None, ws.device)
+        img = self.G.synthesis(ws, noise)
+        h, w = img.shape[-2:]
+        y = ctx.rand.randn(n, *img.shape[1:]) / math.sqrt(h * w)
+        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
+        mean_len = ctx.reduce(lengths.detach().mean().reshape(1)) / ctx.rand.world
+        self.pl_mean.copy_(self.pl_mean + 0.01 * (mean_len[0] - self.pl_mean))
+        return (lengths - self.pl_mean).square().mean()
+
+    @torch.no_grad()
+    def _update_ema(self, global_batch: int, w_mean: torch.Tensor) -> None:
+        beta = 0.5 ** (global_batch / max(self.options.ema_kimg * 1000, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.lerp_(p.detach(), 1 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            b_ema.copy_(b)
+        # running average of w for truncation (StyleGAN's w_avg, decay 0.995)
+        self.G.mapping.w_avg.lerp_(w_mean.to(self.G.mapping.w_avg), 0.005)
+        self.G_ema.mapping.w_avg.copy_(self.G.mapping.w_avg)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        generator: torch.Generator,
+        truncation: float = 1.0,
+        device: torch.device | str = "cpu",
+    ) -> torch.Tensor:
+        g = self.G_ema
+        z = torch.randn(n, g.z_dim, generator=generator).to(device)
+        ws = g.ws_from_z(z, truncation)
+        noise = g.draw_noise(n, None, generator, torch.device(device))
+        return g.synthesis(ws, noise).float()

@@ -1,0 +1,243 @@
+"""StyleGAN2 generator (mapping + skip synthesis) and residual discriminator.
+
+Grids that are not square or not 4 * 2^k are handled with rectangular layers: the
+constant input is h0 x w0 with h0 = ceil(H / 2^L), w0 = ceil(W / 2^L) (L chosen so the
+shorter side of the input is at least 4), the generator renders h0 2^L x w0 2^L and its
+output is centre-cropped to H x W; the discriminator pads its input back with zeros in the
+same place.  Real and generated fields are padded identically, so the losses and every
+metric only ever see the domain's H x W points.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gensemble.core.model_api import BatchRandom
+from gensemble.plugins.architectures.stylegan2.layers import (
+    EqualConv2d,
+    EqualLinear,
+    ModulatedConv2d,
+    downsample2x,
+    lrelu,
+    upsample2x,
+)
+
+
+def layout(height: int, width: int) -> tuple[int, int, int]:
+    """(levels L, h0, w0): the base grid is doubled L times to cover height x width."""
+    levels = max(0, int(math.floor(math.log2(min(height, width) / 4))))
+    return levels, math.ceil(height / 2**levels), math.ceil(width / 2**levels)
+
+
+def crop_box(height: int, width: int) -> tuple[int, int, int, int]:
+    """Offsets and full size (top, left, full_h, full_w) of the domain in the padded grid."""
+    levels, h0, w0 = layout(height, width)
+    fh, fw = h0 * 2**levels, w0 * 2**levels
+    return (fh - height) // 2, (fw - width) // 2, fh, fw
+
+
+def channels_at(level: int, base: int, cmax: int) -> int:
+    return min(base // (4 * 2**level), cmax)
+
+
+class MappingNetwork(nn.Module):
+    def __init__(self, z_dim: int, w_dim: int, depth: int, lr_mul: float = 0.01) -> None:
+        super().__init__()
+        dims = [z_dim] + [w_dim] * depth
+        self.layers = nn.Sequential(
+            *[EqualLinear(a, b, lr_mul=lr_mul, activate=True) for a, b in zip(dims, dims[1:])]
+        )
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
+        return self.layers(z)
+
+
+class StyledConv(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, upsample: bool, noise: bool) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3, w_dim, upsample=upsample)
+        self.noise_strength = nn.Parameter(torch.zeros(())) if noise else None
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        x = self.conv(x, w)
+        if self.noise_strength is not None and noise is not None:
+            x = x + noise.to(x.dtype) * self.noise_strength.to(x.dtype)
+        return lrelu(x + self.bias.to(x.dtype)[:, None, None])
+
+
+class ToFields(nn.Module):
+    """Modulated 1x1 convolution to the domain's variables (no demodulation)."""
+
+    def __init__(self, in_ch: int, channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_ch, channels, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w) + self.bias.to(x.dtype)[:, None, None]
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(
+        self, in_ch: int, out_ch: int, channels: int, w_dim: int, first: bool, noise: bool
+    ) -> None:
+        super().__init__()
+        self.first = first
+        self.conv0 = None if first else StyledConv(in_ch, out_ch, w_dim, True, noise)
+        self.conv1 = StyledConv(out_ch, out_ch, w_dim, False, noise)
+        self.to_fields = ToFields(out_ch, channels, w_dim)
+        self.num_ws = 2 if first else 3  # convs + to_fields (the last one shared onward)
+
+
+class Generator(nn.Module):
+    """Mapping network + synthesis network with skip connections to the output."""
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        z_dim: int = 512,
+        w_dim: int = 512,
+        mapping_layers: int = 8,
+        channel_base: int = 16384,
+        channel_max: int = 512,
+        noise: bool = True,
+        output_activation: str = "linear",
+    ) -> None:
+        super().__init__()
+        self.channels, self.height, self.width = channels, height, width
+        self.z_dim, self.w_dim = z_dim, w_dim
+        self.levels, self.h0, self.w0 = layout(height, width)
+        self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers)
+        ch = [channels_at(i, channel_base, channel_max) for i in range(self.levels + 1)]
+        self.const = nn.Parameter(torch.randn(ch[0], self.h0, self.w0))
+        self.blocks = nn.ModuleList(
+            SynthesisBlock(ch[max(i - 1, 0)], ch[i], channels, w_dim, i == 0, noise)
+            for i in range(self.levels + 1)
+        )
+        self.noise = noise
+        self.output_activation = output_activation
+        # ws: one per conv, plus one for the last to_fields
+        self.num_ws = sum(1 if b.first else 2 for b in self.blocks) + 1
+
+    def noise_shapes(self) -> list[tuple[int, int]]:
+        shapes = []
+        for i, b in enumerate(self.blocks):
+            hw = (self.h0 * 2**i, self.w0 * 2**i)
+            shapes += [hw] if b.first else [hw, hw]
+        return shapes
+
+    def draw_noise(self, batch: int, rand: BatchRandom | None, gen: torch.Generator | None,
+                   device: torch.device) -> list[torch.Tensor | None]:
+        if not self.noise:
+            return [None] * len(self.noise_shapes())
+        out = []
+        for h, w in self.noise_shapes():
+            if rand is not None:
+                out.append(rand.randn(batch, 1, h, w))
+            else:
+                out.append(torch.randn(batch, 1, h, w, generator=gen).to(device))
+        return out
+
+    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
+        x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+        img = None
+        wi = ni = 0
+        for block in self.blocks:
+            if not block.first:
+                x = block.conv0(x, ws[:, wi], noise[ni])
+                wi, ni = wi + 1, ni + 1
+            x = block.conv1(x, ws[:, wi], noise[ni])
+            wi, ni = wi + 1, ni + 1
+            y = block.to_fields(x, ws[:, wi])
+            img = y if img is None else upsample2x(img) + y
+        top, left, _, _ = crop_box(self.height, self.width)
+        img = img[..., top : top + self.height, left : left + self.width]
+        if self.output_activation == "tanh":
+            img = torch.tanh(img)
+        return img
+
+    def ws_from_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        w = self.mapping(z)
+        if truncation != 1.0:
+            w = self.mapping.w_avg.to(w) + truncation * (w - self.mapping.w_avg.to(w))
+        return w.unsqueeze(1).expand(-1, self.num_ws, -1)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv0 = EqualConv2d(in_ch, in_ch, 3)
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3)
+        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.skip(downsample2x(x))
+        x = lrelu(self.conv0(x))
+        x = lrelu(self.conv1(downsample2x(x)))  # blur-downsample, then convolve at half size
+        return (x + skip) * (1.0 / math.sqrt(2.0))
+
+
+class Discriminator(nn.Module):
+    """Residual discriminator with minibatch standard deviation."""
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        channel_base: int = 16384,
+        channel_max: int = 512,
+        mbstd_group: int = 4,
+    ) -> None:
+        super().__init__()
+        self.height, self.width = height, width
+        self.levels, self.h0, self.w0 = layout(height, width)
+        ch = [channels_at(i, channel_base, channel_max) for i in range(self.levels + 1)]
+        self.from_fields = EqualConv2d(channels, ch[self.levels], 1)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(ch[i], ch[i - 1]) for i in range(self.levels, 0, -1)
+        )
+        self.mbstd_group = mbstd_group
+        self.conv = EqualConv2d(ch[0] + 1, ch[0], 3)
+        self.fc = EqualLinear(ch[0] * self.h0 * self.w0, ch[0], activate=True)
+        self.out = EqualLinear(ch[0], 1)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        top, left, fh, fw = crop_box(self.height, self.width)
+        if (fh, fw) == tuple(x.shape[-2:]):
+            return x
+        return torch.nn.functional.pad(
+            x, (left, fw - self.width - left, top, fh - self.height - top)
+        )
+
+    def minibatch_std(self, x: torch.Tensor) -> torch.Tensor:
+        """Append the mean standard deviation over groups of consecutive samples.
+
+        Groups never straddle ranks (each rank holds a contiguous slice of the global
+        batch), so with ``mbstd_group`` <= the per-rank batch a multi-process run computes
+        exactly what one process computes on the whole batch.
+        """
+        b, c, h, w = x.shape
+        g = min(self.mbstd_group, b)
+        while b % g:
+            g -= 1
+        y = x.reshape(-1, g, c, h, w).float()
+        y = (y - y.mean(dim=1, keepdim=True)).square().mean(dim=1).add(1e-8).sqrt()
+        y = y.mean(dim=(1, 2, 3)).to(x.dtype)  # (b/g,)
+        y = y.repeat_interleave(g).reshape(-1, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, y], dim=1)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        x = lrelu(self.from_fields(self.pad(img)))
+        for block in self.blocks:
+            x = block(x)
+        x = lrelu(self.conv(self.minibatch_std(x)))
+        return self.out(self.fc(x.flatten(1)))

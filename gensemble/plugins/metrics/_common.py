@@ -1,0 +1,49 @@
+"""Helpers shared by the built-in metrics: thresholds by variable and derived wind speed."""
+
+from __future__ import annotations
+
+import torch
+
+from gensemble.core.errors import UserError
+
+#: default event thresholds by variable (reference/metrics.md: wind 1.39-11.11 m/s,
+#: t2m 278.15-303.15 K, rain 1-50 mm/h)
+DEFAULT_THRESHOLDS: dict[str, list[float]] = {
+    "ff10": [1.39, 2.78, 5.56, 8.33, 11.11],
+    "t2m": [278.15, 283.15, 288.15, 293.15, 298.15, 303.15],
+    "rr": [1.0, 5.0, 10.0, 20.0, 50.0],
+}
+
+
+def with_wind_speed(x: torch.Tensor, variables: list[str]) -> tuple[torch.Tensor, list[str]]:
+    """Append ff10 = |(u10, v10)| as a channel when both components are present."""
+    if "u10" in variables and "v10" in variables and "ff10" not in variables:
+        iu, iv = variables.index("u10"), variables.index("v10")
+        ff = torch.hypot(x[..., iu, :, :], x[..., iv, :, :]).unsqueeze(-3)
+        return torch.cat([x, ff], dim=-3), [*variables, "ff10"]
+    return x, list(variables)
+
+
+def thresholds_for(
+    configured: dict[str, list[float]] | None, variables: list[str], metric: str
+) -> dict[str, list[float]]:
+    """Thresholds to use: configured ones (which must name known variables) or defaults."""
+    if configured:
+        unknown = sorted(set(configured) - set(variables))
+        if unknown:
+            raise UserError(
+                f"metric {metric}: thresholds name {', '.join(unknown)}, not among the "
+                f"variables {', '.join(variables)}"
+            )
+        return {k: list(v) for k, v in configured.items()}
+    return {k: v for k, v in DEFAULT_THRESHOLDS.items() if k in variables}
+
+
+def thr_label(t: float) -> str:
+    return f"gt{t:g}"
+
+
+def center_crop(h: int, w: int, size: int) -> tuple[slice, slice]:
+    sy, sx = min(size, h), min(size, w)
+    y0, x0 = (h - sy) // 2, (w - sx) // 2
+    return slice(y0, y0 + sy), slice(x0, x0 + sx)

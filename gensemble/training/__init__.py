@@ -1,0 +1,1 @@
+"""Generic training machinery: loop, checkpoints, distributed helpers (no plugin imports)."""

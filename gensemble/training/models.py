@@ -1,0 +1,106 @@
+"""Rebuild a model from a checkpoint, and find checkpoints from a run id or a path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gensemble.core.config import Experiment
+from gensemble.core.errors import UserError
+from gensemble.core.model_api import GenerativeModel
+from gensemble.core.registry import get_registry
+from gensemble.core.tracking import Tracker
+from gensemble.data.grid import Grid
+from gensemble.data.normalize import Normalizer
+from gensemble.training.checkpoint import load_checkpoint, read_metadata
+
+TAG_RUN_DIR = "gensemble.run_dir"
+
+
+def build_model(arch_name: str, arch_options: dict[str, Any], shape: list[int]) -> GenerativeModel:
+    plugin = get_registry().get("architecture", arch_name)(arch_options)
+    return plugin.build(*shape)
+
+
+def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
+class LoadedModel:
+    """A trained model with everything needed to produce physical fields on its grid."""
+
+    def __init__(self, path: Path) -> None:
+        tensors, meta = load_checkpoint(path)
+        self.path, self.meta = Path(path), meta
+        arch = meta["architecture"]
+        self.model = build_model(arch["name"], arch["options"], meta["shape"])
+        missing, unexpected = self.model.load_state_dict(model_tensors(tensors), strict=False)
+        if missing or unexpected:
+            raise UserError(
+                f"{path}: checkpoint does not match architecture {arch['name']} "
+                f"({len(missing)} missing, {len(unexpected)} unexpected tensors)"
+            )
+        self.model.eval()
+        self.normalizer = Normalizer.from_state(tensors, meta["normalizer"])
+        self.grid = Grid.from_attrs(meta["grid"])
+        self.variables: list[str] = meta["variables"]
+
+    @torch.no_grad()
+    def generate_physical(
+        self, n: int, generator: torch.Generator, truncation: float = 1.0, device: Any = "cpu"
+    ) -> torch.Tensor:
+        x = self.model.generate(n, generator, truncation, device)
+        return self.normalizer.inverse(x.cpu())
+
+
+def check_architecture(path: Path, expected: str) -> dict[str, Any]:
+    meta = read_metadata(path)
+    got = meta.get("architecture", {}).get("name")
+    if got != expected:
+        raise UserError(
+            f"{path}: checkpoint of architecture {got!r} cannot be used with {expected!r}"
+        )
+    return meta
+
+
+def resolve_checkpoint(ref: str, tracking_uri: str | None = None, experiment: str = "gensemble",
+                       which: str = "last") -> Path:
+    """A checkpoint file from a path (file or run folder) or an MLflow run id."""
+    p = Path(ref)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        cand = p / "checkpoints" / f"{which}.safetensors"
+        if not cand.is_file():
+            cand = p / f"{which}.safetensors"
+        if cand.is_file():
+            return cand
+        raise UserError(f"{p}: no {which}.safetensors in this folder")
+    if "/" in ref or ref.endswith(".safetensors") or ref.endswith(".pt"):
+        raise UserError(f"checkpoint not found: {ref}")
+    tracker = Tracker(tracking_uri, experiment)
+    tracker.check()
+    try:
+        run = tracker.client.get_run(ref)
+    except Exception:
+        raise UserError(f"{ref!r} is neither a checkpoint path nor a run id in {tracker.uri}") from None
+    run_dir = run.data.tags.get(TAG_RUN_DIR)
+    if run_dir:
+        local = Path(run_dir) / "checkpoints" / f"{which}.safetensors"
+        if local.is_file():
+            return local
+    try:
+        import mlflow.artifacts
+
+        got = mlflow.artifacts.download_artifacts(
+            run_id=ref, artifact_path=f"checkpoints/{which}.safetensors", tracking_uri=tracker.uri
+        )
+        return Path(got)
+    except Exception as exc:
+        raise UserError(f"run {ref}: no {which} checkpoint found ({exc})") from None
+
+
+def experiment_of(meta: dict[str, Any]) -> Experiment:
+    return Experiment.model_validate(meta["experiment"])
