@@ -43,11 +43,19 @@ demo: install
 	$(VENV)/bin/gensemble data prepare $(DEMO)/nordic_raw.nc --domain nordic --out $(DEMO)/nordic.zarr --overwrite
 	if [ -d ../shared/data ]; then \
 	  $(VENV)/bin/gensemble data regrid ../shared/data/era5-levels-members.grib --domain nordic --out $(DEMO)/era5_on_nordic.nc; fi
-	$(VENV)/bin/gensemble runs --experiment gensemble
+	# train a small StyleGAN2 on the synthetic se_france store (a few minutes on CPU),
+	# then generate members in physical units and score them against held-out data
+	$(VENV)/bin/gensemble train examples/demo_se_france.yaml
+	$(VENV)/bin/gensemble generate $$(ls -td $(DEMO)/runs/*/ | head -n 1) -n 32 --out $(DEMO)/members.nc
+	$(VENV)/bin/gensemble evaluate $$(ls -td $(DEMO)/runs/*/ | head -n 1) --data $(DEMO)/se_france.zarr \
+	  --metrics swd,w1,spectrum,quantiles,crps,rank_histogram,exceedance -n 32 --experiment gensemble-demo
+	$(VENV)/bin/gensemble runs --experiment gensemble-demo
 
 bench: install
 	$(PY) benchmarks/regrid.py
 	$(PY) benchmarks/loader.py
+	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/stylegan2.py
 
 clean:
 	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache

@@ -102,7 +102,11 @@ def np_swd(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> list[float]:
                 ys = torch.randint(0, h - 6, (n, 128), generator=gen).numpy()
                 xs = torch.randint(0, w - 6, (n, 128), generator=gen).numpy()
                 d = np.stack(
-                    [lev[i, :, y : y + 7, xx : xx + 7] for i in range(n) for y, xx in zip(ys[i], xs[i], strict=True)]
+                    [
+                        lev[i, :, y : y + 7, xx : xx + 7]
+                        for i in range(n)
+                        for y, xx in zip(ys[i], xs[i], strict=True)
+                    ]
                 )
                 if li == len(levels):
                     levels.append([])
@@ -150,8 +154,11 @@ def main() -> None:
         a, b = compare(holder["ours"], holder["ref"])
         rel = float(np.max(np.abs(a - b) / np.abs(b)))
         rows.append((name, t_ours, t_ref, rel))
-        print(f"{name:10s} plugin {t_ours:8.2f} s   numpy {t_ref:8.2f} s   "
-              f"ratio {t_ref / t_ours:5.1f}x   max rel diff {rel:.1e}", flush=True)
+        print(
+            f"{name:10s} plugin {t_ours:8.2f} s   numpy {t_ref:8.2f} s   "
+            f"ratio {t_ref / t_ours:5.1f}x   max rel diff {rel:.1e}",
+            flush=True,
+        )
 
     w1 = reg.get("metric", "w1")({})
     bench(
@@ -164,7 +171,9 @@ def main() -> None:
     bench(
         "spectra",
         lambda: spec.compute(real, fake, ctx),
-        lambda: [np_lsd(a, b) for a, b in zip(np_spectra(real_np), np_spectra(fake_np), strict=True)],
+        lambda: [
+            np_lsd(a, b) for a, b in zip(np_spectra(real_np), np_spectra(fake_np), strict=True)
+        ],
         lambda o, r: (
             np.array([o.scalars[f"spectrum_{k}_lsd/{v}"] for k in ("dct", "fft") for v in VARS]),
             np.concatenate(r),

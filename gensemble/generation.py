@@ -26,10 +26,22 @@ def _coords(grid: Grid) -> dict[str, Any]:
     lon, lat = grid.lonlat()
     geo = grid.is_geographic
     return {
-        "y": (grid.y, {"standard_name": "latitude" if geo else "projection_y_coordinate",
-                       "units": "degrees_north" if geo else "m", "axis": "Y"}),
-        "x": (grid.x, {"standard_name": "longitude" if geo else "projection_x_coordinate",
-                       "units": "degrees_east" if geo else "m", "axis": "X"}),
+        "y": (
+            grid.y,
+            {
+                "standard_name": "latitude" if geo else "projection_y_coordinate",
+                "units": "degrees_north" if geo else "m",
+                "axis": "Y",
+            },
+        ),
+        "x": (
+            grid.x,
+            {
+                "standard_name": "longitude" if geo else "projection_x_coordinate",
+                "units": "degrees_east" if geo else "m",
+                "axis": "X",
+            },
+        ),
         "latitude": (lat, {"standard_name": "latitude", "units": "degrees_north"}),
         "longitude": (lon, {"standard_name": "longitude", "units": "degrees_east"}),
     }
@@ -71,8 +83,10 @@ def write_members(
         "seed": int(seed),
     }
     try:
-        writer = _NetCDF(tmp, loaded, units, attrs, n) if out.suffix == ".nc" else _Zarr(
-            tmp, loaded, units, attrs
+        writer = (
+            _NetCDF(tmp, loaded, units, attrs, n)
+            if out.suffix == ".nc"
+            else _Zarr(tmp, loaded, units, attrs)
         )
         with progress() as bar:
             task = bar.add_task("generate", total=n)
@@ -119,7 +133,11 @@ class _NetCDF:
         self.vars = []
         for name, unit in zip(loaded.variables, units, strict=True):
             v = ds.createVariable(
-                name, "f4", ("member", "y", "x"), zlib=True, complevel=1,
+                name,
+                "f4",
+                ("member", "y", "x"),
+                zlib=True,
+                complevel=1,
                 chunksizes=(1, grid.ny, grid.nx),
             )
             v.setncatts(_var_attrs(name, unit))
@@ -142,8 +160,9 @@ class _Zarr:
         import xarray as xr
 
         grid = self.loaded.grid
-        coords = {k: (("y", "x") if v.ndim == 2 else (k,), v, a)
-                  for k, (v, a) in _coords(grid).items()}
+        coords = {
+            k: (("y", "x") if v.ndim == 2 else (k,), v, a) for k, (v, a) in _coords(grid).items()
+        }
         coords["member"] = ("member", np.arange(start, start + len(fields)))
         data = {
             name: (("member", "y", "x"), fields[:, c], _var_attrs(name, self.units[c]))

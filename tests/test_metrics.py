@@ -57,7 +57,10 @@ def test_w1_matches_scipy(n_fake: int) -> None:
     for c, var in enumerate(("u10", "v10")):
         ref = np.array(
             [
-                [scipy.stats.wasserstein_distance(real[:, c, i, j], fake[:, c, i, j]) for j in range(10)]
+                [
+                    scipy.stats.wasserstein_distance(real[:, c, i, j], fake[:, c, i, j])
+                    for j in range(10)
+                ]
                 for i in range(12)
             ]
         )
@@ -164,7 +167,9 @@ def test_quantile_maps_match_numpy() -> None:
         qr = np.quantile(real.numpy()[:, 0], q, axis=0)
         qf = np.quantile(fake.numpy()[:, 0], q, axis=0)
         np.testing.assert_allclose(res.maps[f"quantile_real/q{q:g}/rr"], qr, rtol=1e-5, atol=1e-6)
-        assert res.scalars[f"quantiles/q{q:g}/rr"] == pytest.approx(np.abs(qr - qf).mean(), rel=1e-5)
+        assert res.scalars[f"quantiles/q{q:g}/rr"] == pytest.approx(
+            np.abs(qr - qf).mean(), rel=1e-5
+        )
 
 
 def test_hist2d_against_numpy_and_known_distances() -> None:

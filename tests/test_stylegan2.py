@@ -8,7 +8,11 @@ import torch
 from gensemble.core.model_api import BatchRandom, StepContext
 from gensemble.core.registry import get_registry
 from gensemble.plugins.architectures.stylegan2.augment import augment
-from gensemble.plugins.architectures.stylegan2.layers import ModulatedConv2d, downsample2x, upsample2x
+from gensemble.plugins.architectures.stylegan2.layers import (
+    ModulatedConv2d,
+    downsample2x,
+    upsample2x,
+)
 
 TINY = {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 256, "channel_max": 16}
 
@@ -21,9 +25,7 @@ def ctx(step: int = 0, batch: int = 4, seed: int = 0) -> StepContext:
     return StepContext(step=step, rand=BatchRandom(seed), global_batch=batch, sync=lambda m: None)
 
 
-@pytest.mark.parametrize(
-    "shape", [(4, 256, 256), (4, 440, 620), (3, 64, 96), (1, 37, 53)], ids=str
-)
+@pytest.mark.parametrize("shape", [(4, 256, 256), (4, 440, 620), (3, 64, 96), (1, 37, 53)], ids=str)
 def test_shapes_square_and_rectangular(shape: tuple[int, int, int]) -> None:
     torch.manual_seed(0)
     m = build(*shape)

@@ -47,8 +47,13 @@ def experiment(tmp: Path, store: Path, **training) -> Path:
     cfg = {
         "domain": {"name": "se_france"},
         "architecture": {"name": "stylegan2", "options": TINY_ARCH},
-        "training": {"steps": 6, "batch_size": 4, "checkpoint_every": 3, "log_every": 1,
-                     **training},
+        "training": {
+            "steps": 6,
+            "batch_size": 4,
+            "checkpoint_every": 3,
+            "log_every": 1,
+            **training,
+        },
         "data": {"store": str(store)},
         "tracking": {"uri": f"sqlite:///{tmp}/mlflow.db"},
         "output_dir": str(tmp / "runs"),
@@ -109,8 +114,18 @@ def test_train_writes_checkpoints_generate_and_evaluate(tmp_path: Path, store: P
     assert ds.attrs["truncation_psi"] == 0.7
 
     proc = run_cli(
-        "evaluate", run_id, "--data", store, "--metrics", "swd,spectrum,crps", "-n", "4",
-        "--split", "all", "--uri", f"sqlite:///{tmp_path}/mlflow.db",
+        "evaluate",
+        run_id,
+        "--data",
+        store,
+        "--metrics",
+        "swd,spectrum,crps",
+        "-n",
+        "4",
+        "--split",
+        "all",
+        "--uri",
+        f"sqlite:///{tmp_path}/mlflow.db",
     )
     assert proc.returncode == 0, proc.stderr
     assert "spectrum_dct_lsd/t2m" in proc.stdout and "crps/u10" in proc.stdout
@@ -133,7 +148,8 @@ def test_resume_after_sigkill_reaches_the_same_weights(tmp_path: Path, store: Pa
     long_run = experiment(b, store, steps=10_000, keep_checkpoints=10_000)
     child = subprocess.Popen(
         [sys.executable, "-m", "gensemble", "train", str(long_run)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     target = None
@@ -157,26 +173,50 @@ def test_two_process_gloo_matches_one_process(tmp_path: Path, store: Path) -> No
     one.mkdir()
     two.mkdir()
     # minibatch-std groups of 2 = the per-rank batch: groups never straddle ranks
-    steps = {"steps": 3, "checkpoint_every": 10}
+    steps = {"steps": 1, "checkpoint_every": 10}
     # (and >= 4 channels everywhere: a 1-channel demodulated layer has a style gradient
     # of pure round-off, which Adam turns into steps of the learning rate)
     TINY_ARCH_DDP = {**TINY_ARCH, "mbstd_group": 2, "channel_base": 1024}
-    proc = run_cli("train", experiment(one, store, **steps), "--set", f"architecture.options={TINY_ARCH_DDP}")
+    proc = run_cli(
+        "train", experiment(one, store, **steps), "--set", f"architecture.options={TINY_ARCH_DDP}"
+    )
     assert proc.returncode == 0, proc.stderr
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", "29533", "-m", "gensemble", "train", str(experiment(two, store, **steps)),
-         "--set", f"architecture.options={TINY_ARCH_DDP}"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "29533",
+            "-m",
+            "gensemble",
+            "train",
+            str(experiment(two, store, **steps)),
+            "--set",
+            f"architecture.options={TINY_ARCH_DDP}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = last_checkpoint(two)
     assert read_metadata(ckpt)["world_size"] == 2
-    # all-reduce sums in another order: differences of float round-off, which Adam's
-    # normalisation lifts to ~1e-5 on near-zero gradients; a different batch split or
-    # random stream would differ by ~1e-2 (the learning rate)
-    assert_same_weights(last_checkpoint(one), ckpt, atol=1e-4)
+    # The all-reduce sums half-batch gradients in another order. With beta1 = 0, Adam's
+    # first steps are close to lr * sign(g), which lifts that round-off to ~1e-4 on
+    # near-zero gradient entries, and flips the sign of a handful of them (a step of
+    # 2 lr).  A different batch split, latent or noise draw would move most weights by
+    # the learning rate (2.5e-3 * 16/17), so: all but 0.1 % of entries within 1e-5.
+    ta, tb = load_file(str(last_checkpoint(one))), load_file(str(ckpt))
+    keys = [k for k in ta if k.startswith("model.")]
+    diff = torch.cat([(ta[k] - tb[k]).abs().flatten() for k in keys])
+    assert int((diff > 1e-5).sum()) <= diff.numel() // 1000, int((diff > 1e-5).sum())
+    assert float(diff.max()) <= 2 * 2.5e-3
 
 
 def test_pickles_and_foreign_checkpoints_are_refused(tmp_path: Path, store: Path) -> None:
@@ -197,15 +237,29 @@ def test_pickles_and_foreign_checkpoints_are_refused(tmp_path: Path, store: Path
     foreign = save_checkpoint(tmp_path / "foreign.safetensors", tensors, meta)
     assert_user_error(
         run_cli("train", exp, "--set", "training.steps=3", "--resume", foreign),
-        "stylegan3", "stylegan2",
+        "stylegan3",
+        "stylegan2",
     )
 
 
 def test_divergence_stops_with_the_last_good_checkpoint(tmp_path: Path, store: Path) -> None:
-    exp = experiment(tmp_path, store, steps=50, checkpoint_every=1, lr_d=1e30, lr_g=1e30)
-    proc = run_cli("train", exp)
-    assert_user_error(proc, "diverged", "last good checkpoint")
+    exp = experiment(tmp_path, store, steps=2, checkpoint_every=1)
+    assert run_cli("train", exp).returncode == 0
     ckpt = last_checkpoint(tmp_path)
+    proc = run_cli(
+        "train",
+        exp,
+        "--resume",
+        ckpt,
+        "--set",
+        "training.steps=50",
+        "--set",
+        "training.lr_d=1e30",
+        "--set",
+        "training.lr_g=1e30",
+    )
+    assert_user_error(proc, "diverged", "last good checkpoint", str(ckpt))
+    assert read_metadata(ckpt)["step"] == 2
     tensors = load_file(str(ckpt))
     assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())
 

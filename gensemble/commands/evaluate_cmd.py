@@ -41,7 +41,10 @@ def evaluate(
     if not Path(data).exists():
         raise UserError(f"--data {data} does not exist")
     store = Store(Path(data))
-    if store.variable_names != loaded.variables or list(store.shape[1:]) != loaded.meta["shape"][1:]:
+    if (
+        store.variable_names != loaded.variables
+        or list(store.shape[1:]) != loaded.meta["shape"][1:]
+    ):
         raise UserError(
             f"{data}: fields {store.variable_names} {store.shape} do not match the model's "
             f"{loaded.variables} {loaded.meta['shape']}"
@@ -57,10 +60,14 @@ def evaluate(
         raise UserError(f"--split must be val or all, got {split!r}")
     idx = np.sort(pool[: min(n, len(pool))])
     real = torch.from_numpy(store.read(idx))
-    fake = loaded.generate_physical(len(idx), torch.Generator().manual_seed(seed), truncation, device)
+    fake = loaded.generate_physical(
+        len(idx), torch.Generator().manual_seed(seed), truncation, device
+    )
     ctx = EvalContext(loaded.variables, loaded.grid.spacing_m()[0], device, seed)
     result, timings = run_metrics(plugins, real, fake, ctx)
-    print_table(result, f"{len(idx)} real ({split}) vs {len(idx)} generated, step {loaded.meta['step']}")
+    print_table(
+        result, f"{len(idx)} real ({split}) vs {len(idx)} generated, step {loaded.meta['step']}"
+    )
     folder = out or (path.parent.parent / "eval" / f"cli_step_{loaded.meta['step']:07d}")
     files = save_result(result, Path(folder))
     typer.echo(f"saved {len(files)} files to {folder}")
@@ -72,7 +79,9 @@ def evaluate(
         tracker.log_metrics(
             {f"eval/{k}": v for k, v in result.finite_scalars().items()}, int(loaded.meta["step"])
         )
-        tracker.log_metrics({f"eval_time_s/{k}": v for k, v in timings.items()}, int(loaded.meta["step"]))
+        tracker.log_metrics(
+            {f"eval_time_s/{k}": v for k, v in timings.items()}, int(loaded.meta["step"])
+        )
         for f in files:
             tracker.log_artifact(f, f"eval/cli_step_{loaded.meta['step']:07d}")
         tracker.end()

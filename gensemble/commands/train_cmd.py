@@ -95,8 +95,7 @@ def slurm(
         from gensemble.core.errors import UserError
 
         raise UserError(
-            f"training.batch_size={exp.training.batch_size} is not divisible by "
-            f"{nodes * gpus} GPUs"
+            f"training.batch_size={exp.training.batch_size} is not divisible by {nodes * gpus} GPUs"
         )
     extra = "\n".join(
         line

@@ -53,7 +53,9 @@ def run_metrics(
     return result, timings
 
 
-def print_table(result: MetricResult, title: str = "metrics", console: Console | None = None) -> None:
+def print_table(
+    result: MetricResult, title: str = "metrics", console: Console | None = None
+) -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -114,7 +114,8 @@ def restore_optimizer(
         if key.startswith(prefix + "."):
             idx, name = key[len(prefix) + 1 :].split(".", 1)
             state.setdefault(int(idx), {})[name] = value
-    for group, saved in zip(sd["param_groups"], groups, strict=True):
-        group.update({k: (tuple(v) if k == "betas" else v) for k, v in saved.items() if k != "n"})
+    if [len(g["params"]) for g in sd["param_groups"]] != [g["n"] for g in groups]:
+        raise UserError(f"optimizer {prefix}: parameter groups differ from the checkpoint's")
+    # hyper-parameters come from the current config (a resumed run may lower the lr)
     sd["state"] = state
     opt.load_state_dict(sd)

@@ -8,6 +8,7 @@ wall-clock limit) and ``training.time_limit_s`` end the run with a checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -86,10 +87,8 @@ class _StopFlag:
 
     def __enter__(self) -> _StopFlag:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread
                 self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -174,7 +173,7 @@ class Trainer:
         self.tracker: Tracker | None = None
         self.best_value: float | None = None
         self.best_path: Path | None = None
-        self.last_path: Path | None = None
+        self.last_path: Path | None = self.resume_path if self.resume_meta is not None else None
 
     # -- state ------------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -218,12 +217,16 @@ class Trainer:
         tensors.update(self.normalizer.state()[0])
         tensors["rng.batch"] = self.rand.get_state()
         folder = self.run_dir / "checkpoints"
-        path = save_checkpoint(folder / f"step_{step:07d}.safetensors", tensors, self.checkpoint_meta(step))
+        path = save_checkpoint(
+            folder / f"step_{step:07d}.safetensors", tensors, self.checkpoint_meta(step)
+        )
         last = save_checkpoint(folder / "last.safetensors", tensors, self.checkpoint_meta(step))
         self.last_path = last
         self._prune(folder)
         if name:
-            return save_checkpoint(folder / f"{name}.safetensors", tensors, self.checkpoint_meta(step))
+            return save_checkpoint(
+                folder / f"{name}.safetensors", tensors, self.checkpoint_meta(step)
+            )
         return path
 
     def _prune(self, folder: Path) -> None:
@@ -331,11 +334,13 @@ class Trainer:
         e, t = self.exp, self.exp.training
         self._start_tracking()
         self._broadcast_run()
-        dataset = StoreDataset(
-            Path(e.data.store), self.train_idx, self.normalizer, t.allow_masked
-        )
+        dataset = StoreDataset(Path(e.data.store), self.train_idx, self.normalizer, t.allow_masked)
         sampler = GlobalBatchSampler(
-            len(self.train_idx), t.batch_size, self.info.rank, self.info.world, t.seed,
+            len(self.train_idx),
+            t.batch_size,
+            self.info.rank,
+            self.info.world,
+            t.seed,
             self.start_step,
         )
         batches = (
@@ -350,8 +355,11 @@ class Trainer:
         values: dict[str, float] = {}
         status = "FINISHED"
         progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
             disable=not self.info.is_main,
         )
         try:
@@ -379,7 +387,11 @@ class Trainer:
                         )
                     step += 1
                     self.images_seen += t.batch_size
-                    progress.update(task, completed=step, info=f"G {logs['loss_G']:.3f} D {logs.get('loss_D', 0):.3f}")
+                    progress.update(
+                        task,
+                        completed=step,
+                        info=f"G {logs['loss_G']:.3f} D {logs.get('loss_D', 0):.3f}",
+                    )
                     if self.tracker and (step % t.log_every == 0 or step == t.steps):
                         now = time.time()
                         rate = (step - window[1]) * t.batch_size / max(now - window[0], 1e-9)
@@ -427,8 +439,13 @@ class Trainer:
             dist.barrier(self.info) if status == "FINISHED" else None
             dist.shutdown(self.info)
         if stopped != "finished" and self.info.is_main:
-            warn(f"stopped at step {step} ({stopped}); resume with --resume {self.run_id or self.last_path}")
-        return TrainResult(self.run_id, self.run_dir, step, self.last_path, self.best_path, values, stopped)
+            warn(
+                f"stopped at step {step} ({stopped}); "
+                f"resume with --resume {self.run_id or self.last_path}"
+            )
+        return TrainResult(
+            self.run_id, self.run_dir, step, self.last_path, self.best_path, values, stopped
+        )
 
 
 def train(

@@ -65,8 +65,9 @@ def check_architecture(path: Path, expected: str) -> dict[str, Any]:
     return meta
 
 
-def resolve_checkpoint(ref: str, tracking_uri: str | None = None, experiment: str = "gensemble",
-                       which: str = "last") -> Path:
+def resolve_checkpoint(
+    ref: str, tracking_uri: str | None = None, experiment: str = "gensemble", which: str = "last"
+) -> Path:
     """A checkpoint file from a path (file or run folder) or an MLflow run id."""
     p = Path(ref)
     if p.is_file():
@@ -85,7 +86,9 @@ def resolve_checkpoint(ref: str, tracking_uri: str | None = None, experiment: st
     try:
         run = tracker.client.get_run(ref)
     except Exception:
-        raise UserError(f"{ref!r} is neither a checkpoint path nor a run id in {tracker.uri}") from None
+        raise UserError(
+            f"{ref!r} is neither a checkpoint path nor a run id in {tracker.uri}"
+        ) from None
     run_dir = run.data.tags.get(TAG_RUN_DIR)
     if run_dir:
         local = Path(run_dir) / "checkpoints" / f"{which}.safetensors"

@@ -27,7 +27,9 @@ from gensemble.evaluation.ops import (
 from gensemble.evaluation.result import MetricResult
 
 
-def dct_spectrum(x: torch.Tensor, chunk: int = 128, device: str | torch.device = "cpu") -> torch.Tensor:
+def dct_spectrum(
+    x: torch.Tensor, chunk: int = 128, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """(N, C, H, W) -> (C, nbins) radially binned variance of DCT coefficients."""
     h, w = x.shape[-2:]
     s1 = torch.zeros(x.shape[1:], dtype=torch.float64, device=device)
@@ -42,7 +44,9 @@ def dct_spectrum(x: torch.Tensor, chunk: int = 128, device: str | torch.device =
     return radial_average(var, index, nbins).cpu()
 
 
-def fft_spectrum(x: torch.Tensor, chunk: int = 128, device: str | torch.device = "cpu") -> torch.Tensor:
+def fft_spectrum(
+    x: torch.Tensor, chunk: int = 128, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """(N, C, H, W) -> (C, nbins) sample mean of pysteps-style radially averaged power."""
     h, w = x.shape[-2:]
     acc = torch.zeros(x.shape[1:], dtype=torch.float64, device=device)

@@ -22,6 +22,7 @@ from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
 from gensemble.evaluation.result import MetricResult
 
+
 def _down_last(x: torch.Tensor) -> torch.Tensor:
     """Binomial [1 4 6 4 1]/16 blur along the last axis (reflect), kept at even points."""
     left, right = x[..., 1:3].flip(-1), x[..., -3:-1].flip(-1)  # reflect, as np "reflect"

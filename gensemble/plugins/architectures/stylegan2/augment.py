@@ -34,14 +34,18 @@ def augment(x: torch.Tensor, p: float, rand: BatchRandom) -> torch.Tensor:
     # additive offset (std 0.2) and contrast (log-normal, std 0.5 in log2)
     offset = (u[:, 6:7] * 2 - 1) * 0.2 * apply[:, 1:2]
     contrast = torch.exp2((u[:, 7:8] * 2 - 1) * 0.5 * apply[:, 2:3])
-    x = (x - x.mean(dim=(2, 3), keepdim=True)) * contrast[:, :, None, None] + x.mean(
-        dim=(2, 3), keepdim=True
-    ) + offset[:, :, None, None]
+    x = (
+        (x - x.mean(dim=(2, 3), keepdim=True)) * contrast[:, :, None, None]
+        + x.mean(dim=(2, 3), keepdim=True)
+        + offset[:, :, None, None]
+    )
     # cutout of a quarter-size box at a random place
     centre = rand.rand(b, 2)
     yy = torch.arange(h, device=x.device)[None, :, None] / h
     xx = torch.arange(w, device=x.device)[None, None, :] / w
-    box = ((yy - centre[:, 0, None, None]).abs() < 0.25) & ((xx - centre[:, 1, None, None]).abs() < 0.25)
+    box = ((yy - centre[:, 0, None, None]).abs() < 0.25) & (
+        (xx - centre[:, 1, None, None]).abs() < 0.25
+    )
     keep = 1 - box.to(x.dtype) * apply[:, 3, None, None]
     return x * keep[:, None]
 

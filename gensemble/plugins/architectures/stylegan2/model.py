@@ -170,8 +170,11 @@ class StyleGAN2Model(GenerativeModel):
         if o.augment and o.augment_target > 0:
             signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
             rt = float(signs) / ctx.global_batch
-            self.ada_p.fill_(adapt_probability(float(self.ada_p), rt, ctx.global_batch,
-                                               o.augment_target, o.augment_speed_kimg))
+            self.ada_p.fill_(
+                adapt_probability(
+                    float(self.ada_p), rt, ctx.global_batch, o.augment_target, o.augment_speed_kimg
+                )
+            )
             logs["augment_p"] = float(self.ada_p)
         self._update_ema(ctx.global_batch, w_mean)
         return logs

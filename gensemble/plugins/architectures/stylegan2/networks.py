@@ -48,7 +48,10 @@ class MappingNetwork(nn.Module):
         super().__init__()
         dims = [z_dim] + [w_dim] * depth
         self.layers = nn.Sequential(
-            *[EqualLinear(a, b, lr_mul=lr_mul, activate=True) for a, b in zip(dims, dims[1:])]
+            *[
+                EqualLinear(a, b, lr_mul=lr_mul, activate=True)
+                for a, b in zip(dims, dims[1:], strict=False)
+            ]
         )
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
@@ -134,8 +137,13 @@ class Generator(nn.Module):
             shapes += [hw] if b.first else [hw, hw]
         return shapes
 
-    def draw_noise(self, batch: int, rand: BatchRandom | None, gen: torch.Generator | None,
-                   device: torch.device) -> list[torch.Tensor | None]:
+    def draw_noise(
+        self,
+        batch: int,
+        rand: BatchRandom | None,
+        gen: torch.Generator | None,
+        device: torch.device,
+    ) -> list[torch.Tensor | None]:
         if not self.noise:
             return [None] * len(self.noise_shapes())
         out = []

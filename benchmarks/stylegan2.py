@@ -1,0 +1,73 @@
+"""StyleGAN2 benchmark at 256x256x4 on CPU: generator forward and full training steps.
+
+Prints parameter counts, FLOPs per generated image (torch.utils.flop_counter), images/s
+and achieved GFLOP/s beside a plain float32 matmul's GFLOP/s measured in the same run.
+Medians over --repeats.
+
+    python benchmarks/stylegan2.py [--threads 2] [--batches 4,16] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import torch  # noqa: E402
+from _timing import median_time  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from gensemble.core.model_api import BatchRandom, StepContext  # noqa: E402
+from gensemble.core.registry import get_registry  # noqa: E402
+
+
+def matmul_gflops(repeats: int) -> float:
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    t = median_time(lambda: a @ b, repeats=repeats * 3, warmup=2)
+    return 2 * 2048**3 / t / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batches", default="4,16")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--train-batches", default="4")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = get_registry().get("architecture", "stylegan2")({}).build(4, 256, 256)
+    n_g = sum(p.numel() for p in model.G.parameters())
+    n_d = sum(p.numel() for p in model.D.parameters())
+    peak = matmul_gflops(args.repeats)
+    print(f"CPU, {args.threads} threads; G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M params")
+    print(f"float32 matmul 2048^3: {peak:.1f} GFLOP/s")
+    g = model.G_ema
+    gen = torch.Generator().manual_seed(0)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.generate(1, gen)
+    flops = fc.get_total_flops()
+    print(f"generator forward: {flops / 1e9:.2f} GFLOP per image")
+    for b in [int(x) for x in args.batches.split(",")]:
+        with torch.no_grad():
+            t = median_time(lambda b=b: model.generate(b, gen), args.repeats, 1)
+        rate = flops * b / t / 1e9
+        print(
+            f"  batch {b:3d}: {b / t:6.2f} images/s, {rate:6.1f} GFLOP/s = "
+            f"{100 * rate / peak:4.1f}% of matmul"
+        )
+    del g
+    opt = model.make_optimizers(0.0025, 0.0025, (0.0, 0.99))
+    for b in [int(x) for x in args.train_batches.split(",")]:
+        real = torch.randn(b, 4, 256, 256)
+        for label, step in (("no regularisation", 1), ("with R1 + path length", 0)):
+            # step 0 is a multiple of both lazy intervals (R1 and PL run), step 1 of neither
+            ctx = StepContext(step, BatchRandom(0), b, lambda m: None)
+            t = median_time(lambda c=ctx, r=real: model.train_step(r, c, opt), args.repeats, 1)
+            print(f"  train step batch {b:3d} ({label}): {t:6.2f} s, {b / t:5.2f} images/s")
+
+
+if __name__ == "__main__":
+    main()
