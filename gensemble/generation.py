@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,42 +16,8 @@ import torch
 from gensemble import __version__
 from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
-from gensemble.data.grid import Grid
-from gensemble.data.variables import STANDARD_VARIABLES
+from gensemble.data.variables import cf_attrs
 from gensemble.training.models import LoadedModel
-
-
-def _coords(grid: Grid) -> dict[str, Any]:
-    lon, lat = grid.lonlat()
-    geo = grid.is_geographic
-    return {
-        "y": (
-            grid.y,
-            {
-                "standard_name": "latitude" if geo else "projection_y_coordinate",
-                "units": "degrees_north" if geo else "m",
-                "axis": "Y",
-            },
-        ),
-        "x": (
-            grid.x,
-            {
-                "standard_name": "longitude" if geo else "projection_x_coordinate",
-                "units": "degrees_east" if geo else "m",
-                "axis": "X",
-            },
-        ),
-        "latitude": (lat, {"standard_name": "latitude", "units": "degrees_north"}),
-        "longitude": (lon, {"standard_name": "longitude", "units": "degrees_east"}),
-    }
-
-
-def _var_attrs(name: str, unit: str) -> dict[str, Any]:
-    var = STANDARD_VARIABLES.get(name)
-    attrs = {"units": unit, "grid_mapping": "crs", "coordinates": "latitude longitude"}
-    if var is not None:
-        attrs.update(long_name=var.long_name, standard_name=var.standard_name)
-    return attrs
 
 
 def write_members(
@@ -123,9 +88,8 @@ class _NetCDF:
         m = ds.createVariable("member", "i4", ("member",))
         m.long_name = "ensemble member"
         m[:] = np.arange(n)
-        for name, (values, a) in _coords(grid).items():
-            dims = (name,) if values.ndim == 1 else ("y", "x")
-            v = ds.createVariable(name, "f8", dims)
+        for name, (dims, values, a) in grid.cf_coordinates().items():
+            v = ds.createVariable(name, "f8", (dims,) if isinstance(dims, str) else dims)
             v.setncatts(a)
             v[:] = values
         crs = ds.createVariable("crs", "i4", ())
@@ -140,7 +104,7 @@ class _NetCDF:
                 complevel=1,
                 chunksizes=(1, grid.ny, grid.nx),
             )
-            v.setncatts(_var_attrs(name, unit))
+            v.setncatts(cf_attrs(name, unit))
             self.vars.append(v)
 
     def write(self, start: int, fields: np.ndarray) -> None:
@@ -155,28 +119,23 @@ class _Zarr:
     def __init__(self, path: Path, loaded: LoadedModel, units: list[str], attrs: dict):
         self.path, self.loaded, self.units, self.attrs = path, loaded, units, attrs
         self.first = True
+        self.grid_coords = loaded.grid.cf_coordinates()  # written with the first batch only
 
     def write(self, start: int, fields: np.ndarray) -> None:
         import xarray as xr
 
-        grid = self.loaded.grid
-        coords = {
-            k: (("y", "x") if v.ndim == 2 else (k,), v, a) for k, (v, a) in _coords(grid).items()
-        }
-        coords["member"] = ("member", np.arange(start, start + len(fields)))
+        coords = {"member": ("member", np.arange(start, start + len(fields)))}
         data = {
-            name: (("member", "y", "x"), fields[:, c], _var_attrs(name, self.units[c]))
+            name: (("member", "y", "x"), fields[:, c], cf_attrs(name, self.units[c]))
             for c, name in enumerate(self.loaded.variables)
         }
-        data["crs"] = ((), np.int32(0), grid.cf_grid_mapping())
-        ds = xr.Dataset(data, coords=coords, attrs=self.attrs)
-        if self.first:
-            ds.to_zarr(self.path, mode="w")
+        if self.first:  # grid coordinates and grid mapping once; later batches append
+            coords.update(self.grid_coords)
+            data["crs"] = ((), np.int32(0), self.loaded.grid.cf_grid_mapping())
+            xr.Dataset(data, coords=coords, attrs=self.attrs).to_zarr(self.path, mode="w")
             self.first = False
         else:
-            ds.drop_vars(["crs", "latitude", "longitude", "x", "y"]).to_zarr(
-                self.path, append_dim="member"
-            )
+            xr.Dataset(data, coords=coords).to_zarr(self.path, append_dim="member")
 
     def close(self) -> None:
         pass

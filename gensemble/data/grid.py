@@ -181,6 +181,27 @@ class Grid:
         area, _ = _GEOD.polygon_area_perimeter(lon, lat)
         return abs(float(area)) / 1e6
 
+    def cf_coordinates(self) -> dict[str, tuple[Any, np.ndarray, dict[str, str]]]:
+        """CF coordinates (dims, values, attrs): 1-D x/y and 2-D latitude/longitude."""
+        lon, lat = self.lonlat()
+        geo = self.is_geographic
+        y_attrs = {
+            "standard_name": "latitude" if geo else "projection_y_coordinate",
+            "units": "degrees_north" if geo else "m",
+            "axis": "Y",
+        }
+        x_attrs = {
+            "standard_name": "longitude" if geo else "projection_x_coordinate",
+            "units": "degrees_east" if geo else "m",
+            "axis": "X",
+        }
+        return {
+            "y": ("y", self.y, y_attrs),
+            "x": ("x", self.x, x_attrs),
+            "latitude": (("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"}),
+            "longitude": (("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"}),
+        }
+
     def cf_grid_mapping(self) -> dict[str, Any]:
         """CF grid-mapping attributes of the CRS (for netCDF output)."""
         attrs = self.crs.to_cf()

@@ -146,39 +146,16 @@ def to_cf_dataset(
     domain: DomainPlugin,
 ) -> xr.Dataset:
     """CF-compliant dataset (time, member, y, x) on the domain grid with its grid mapping."""
-    from gensemble.data.variables import STANDARD_VARIABLES
+    from gensemble.data.variables import cf_attrs
 
-    lon, lat = grid.lonlat()
-    geo = grid.is_geographic
     coords = {
         "time": ("time", valid.astype("datetime64[ns]"), {"standard_name": "time"}),
         "member": ("member", members.astype(np.int32), {"long_name": "ensemble member"}),
-        "y": (
-            "y",
-            grid.y,
-            {
-                "standard_name": "latitude" if geo else "projection_y_coordinate",
-                "units": "degrees_north" if geo else "m",
-            },
-        ),
-        "x": (
-            "x",
-            grid.x,
-            {
-                "standard_name": "longitude" if geo else "projection_x_coordinate",
-                "units": "degrees_east" if geo else "m",
-            },
-        ),
-        "latitude": (("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"}),
-        "longitude": (("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"}),
+        **grid.cf_coordinates(),
     }
-    data_vars: dict[str, tuple] = {}
-    for name, arr in fields.items():
-        var = STANDARD_VARIABLES.get(name)  # other fields (e.g. ERA5 t850) keep bare attrs
-        attrs = {"grid_mapping": "crs", "coordinates": "latitude longitude"}
-        if var is not None:
-            attrs.update(units=var.units, long_name=var.long_name, standard_name=var.standard_name)
-        data_vars[name] = (("time", "member", "y", "x"), arr, attrs)
+    data_vars: dict[str, tuple] = {
+        name: (("time", "member", "y", "x"), arr, cf_attrs(name)) for name, arr in fields.items()
+    }
     data_vars["crs"] = ((), np.int32(0), grid.cf_grid_mapping())
     data_vars["forecast_reference_time"] = (
         "time",

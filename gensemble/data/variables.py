@@ -81,6 +81,21 @@ OROG = Variable(
 STANDARD_VARIABLES: dict[str, Variable] = {v.name: v for v in (RR, U10, V10, T2M, OROG)}
 
 
+def cf_attrs(name: str, units: str | None = None) -> dict[str, str]:
+    """netCDF attributes of a field on a grid with a ``crs`` grid-mapping variable.
+
+    Standard variables get units and CF names; other fields (e.g. ERA5 t850) keep bare
+    attributes unless ``units`` is given.
+    """
+    attrs = {"grid_mapping": "crs", "coordinates": "latitude longitude"}
+    var = STANDARD_VARIABLES.get(name)
+    if var is not None:
+        attrs.update(units=var.units, long_name=var.long_name, standard_name=var.standard_name)
+    if units is not None:
+        attrs["units"] = units
+    return attrs
+
+
 def forward_transform(values: np.ndarray, variables: list[Variable]) -> np.ndarray:
     """Apply each channel's transform (axis -3 is the variable axis)."""
     out = np.array(values, dtype=np.float32, copy=True)

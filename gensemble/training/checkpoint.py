@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,23 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def link_checkpoint(src: Path, dst: Path) -> Path:
+    """Make ``dst`` the same checkpoint as ``src`` (atomic; no second serialisation).
+
+    A hard link when the file system allows it, else a copy; either way ``dst`` appears
+    whole through a rename, and later pruning of ``src`` leaves ``dst`` intact.
+    """
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
 
 
 def _refuse_pickles(path: Path) -> None:

@@ -31,6 +31,7 @@ from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.runner import build_metrics, run_metrics, save_result
 from gensemble.training import distributed as dist
 from gensemble.training.checkpoint import (
+    link_checkpoint,
     load_checkpoint,
     optimizer_meta,
     optimizer_tensors,
@@ -220,13 +221,10 @@ class Trainer:
         path = save_checkpoint(
             folder / f"step_{step:07d}.safetensors", tensors, self.checkpoint_meta(step)
         )
-        last = save_checkpoint(folder / "last.safetensors", tensors, self.checkpoint_meta(step))
-        self.last_path = last
-        self._prune(folder)
+        self.last_path = link_checkpoint(path, folder / "last.safetensors")
         if name:
-            return save_checkpoint(
-                folder / f"{name}.safetensors", tensors, self.checkpoint_meta(step)
-            )
+            path = link_checkpoint(path, folder / f"{name}.safetensors")
+        self._prune(folder)
         return path
 
     def _prune(self, folder: Path) -> None:
