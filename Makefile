@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # pip's configured local indexes print harmless "Location ... is ignored" lines
 QUIET := 2>&1 | { grep -v "is ignored: it is neither" || true; }
 DEMO := demo
+NORDIC_OPTS := --opt ny=128 --opt nx=192 --opt 'variables=[u10,v10,t2m]'
 
 .PHONY: install test lint format demo bench clean
 
@@ -39,16 +40,25 @@ demo: install
 	$(VENV)/bin/gensemble data synth --domain se_france -n 64 --members 8 --out $(DEMO)/se_france_raw.nc
 	$(VENV)/bin/gensemble data prepare $(DEMO)/se_france_raw.nc --domain se_france --out $(DEMO)/se_france.zarr --overwrite
 	$(VENV)/bin/gensemble data inspect $(DEMO)/se_france.zarr
-	$(VENV)/bin/gensemble data synth --domain nordic -n 32 --members 8 --out $(DEMO)/nordic_raw.nc
-	$(VENV)/bin/gensemble data prepare $(DEMO)/nordic_raw.nc --domain nordic --out $(DEMO)/nordic.zarr --overwrite
+	$(VENV)/bin/gensemble data synth --domain nordic $(NORDIC_OPTS) -n 32 --members 8 --out $(DEMO)/nordic_raw.nc
+	$(VENV)/bin/gensemble data prepare $(DEMO)/nordic_raw.nc --domain nordic $(NORDIC_OPTS) --out $(DEMO)/nordic.zarr --overwrite
 	if [ -d ../shared/data ]; then \
 	  $(VENV)/bin/gensemble data regrid ../shared/data/era5-levels-members.grib --domain nordic --out $(DEMO)/era5_on_nordic.nc; fi
 	# train a small StyleGAN2 on the synthetic se_france store (a few minutes on CPU),
 	# then generate members in physical units and score them against held-out data
 	$(VENV)/bin/gensemble train examples/demo_se_france.yaml
-	$(VENV)/bin/gensemble generate $$(ls -td $(DEMO)/runs/*/ | head -n 1) -n 32 --out $(DEMO)/members.nc
-	$(VENV)/bin/gensemble evaluate $$(ls -td $(DEMO)/runs/*/ | head -n 1) --data $(DEMO)/se_france.zarr \
+	basename $$(ls -td $(DEMO)/runs/*/ | head -n 1) > $(DEMO)/se_france.run
+	$(VENV)/bin/gensemble generate $$(cat $(DEMO)/se_france.run) -n 32 --out $(DEMO)/members.nc --experiment gensemble-demo
+	$(VENV)/bin/gensemble evaluate $$(cat $(DEMO)/se_france.run) --data $(DEMO)/se_france.zarr \
 	  --metrics swd,w1,spectrum,quantiles,crps,rank_histogram,exceedance -n 32 --experiment gensemble-demo
+	# transfer onto nordic (other grid size, no rr) against training from scratch, same steps
+	$(VENV)/bin/gensemble train examples/demo_nordic.yaml
+	basename $$(ls -td $(DEMO)/runs/*/ | head -n 1) > $(DEMO)/nordic_scratch.run
+	$(VENV)/bin/gensemble transfer examples/demo_nordic.yaml --from $$(cat $(DEMO)/se_france.run)
+	basename $$(ls -td $(DEMO)/runs/*/ | head -n 1) > $(DEMO)/nordic_transfer.run
+	$(VENV)/bin/gensemble compare $$(cat $(DEMO)/nordic_scratch.run) $$(cat $(DEMO)/nordic_transfer.run) \
+	  --metrics swd/mean,w1_mean/u10,w1_mean/v10,w1_mean/t2m --out $(DEMO)/compare_nordic.png
+	$(VENV)/bin/gensemble lineage $$(cat $(DEMO)/nordic_transfer.run)
 	$(VENV)/bin/gensemble runs --experiment gensemble-demo
 
 bench: install
@@ -56,6 +66,7 @@ bench: install
 	$(PY) benchmarks/loader.py
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/stylegan2.py
+	$(PY) benchmarks/transfer.py
 
 clean:
 	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache

@@ -32,14 +32,9 @@ def _register_commands() -> None:
         "train_cmd",
         "evaluate_cmd",
         "transfer_cmd",
+        "lineage_cmd",
     ):
-        try:
-            module = importlib.import_module(f"gensemble.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gensemble.commands.{name}":
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(f"gensemble.commands.{name}").register(app)
 
 
 _register_commands()

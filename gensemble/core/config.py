@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gensemble.core.errors import UserError
 from gensemble.core.registry import Registry, get_registry
 
+#: names accepted for registered models (MLflow model registry)
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_.\- ]+$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
@@ -61,15 +64,24 @@ class TrackingConfig(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI (default sqlite:///mlflow.db)")
     experiment: str = "gensemble"
     run_name: str | None = None
+    register_model: bool = Field(
+        True, description="register the finished run's generator in the model registry"
+    )
+    model_name: str | None = Field(
+        None,
+        pattern=MODEL_NAME_PATTERN,
+        description="registered model (default DOMAIN-ARCH)",
+    )
 
 
 class InitConfig(Strict):
+    """Start from a checkpoint trained elsewhere (transfer learning), and how to adapt it."""
+
     from_: str = Field(alias="from", description="RUN_ID, models:/NAME/VERSION or a path")
-    strategy: Literal["finetune_all", "freeze_mapping", "freeze_g_blocks", "freeze_d"] = (
-        "finetune_all"
-    )
-    freeze_g_blocks: int = Field(0, ge=0, description="first K generator blocks frozen")
-    freeze_d_blocks: int = Field(0, ge=0, description="lower K discriminator blocks frozen")
+    which: Literal["last", "best"] = Field("last", description="checkpoint of a source run")
+    freeze_mapping: bool = Field(False, description="freeze the mapping network")
+    freeze_g_blocks: int = Field(0, ge=0, description="freeze the first K generator blocks")
+    freeze_d_blocks: int = Field(0, ge=0, description="freeze the lower K D blocks (FreezeD)")
     lr_scale_transferred: float = Field(1.0, gt=0, description="lr factor for reused layers")
 
 

@@ -61,6 +61,19 @@ class StepContext:
     amp: bool = False
 
 
+@dataclass(frozen=True)
+class ChannelLayer:
+    """A parameter whose dimension ``dim`` runs over the domain's variables.
+
+    ``fan_in`` is set when that dimension is the layer's fan-in under an equalised
+    learning rate (weights scaled by 1/sqrt(fan_in) at run time): transferred weights
+    are then rescaled so each kept variable contributes exactly as before.
+    """
+
+    dim: int
+    fan_in: bool = False
+
+
 class GenerativeModel(torch.nn.Module):
     """A trainable generator with its critic, losses and optimisers."""
 
@@ -91,15 +104,38 @@ class GenerativeModel(torch.nn.Module):
         """n normalised fields (n, C, H, W) from the averaged (EMA) generator."""
         raise NotImplementedError
 
-    def channel_layers(self) -> dict[str, tuple[str, int]]:
-        """Parameters whose dimension ``dim`` runs over the domain's variables
-        (name -> dim); used to map channels by name when transferring to a new domain."""
+    def channel_layers(self) -> dict[str, ChannelLayer]:
+        """Parameters with one slice per domain variable (name -> :class:`ChannelLayer`);
+        used to map channels by variable name when transferring to another domain."""
         return {}
 
     def size_dependent(self) -> list[str]:
-        """Parameter-name prefixes that depend on the grid size (re-created on transfer)."""
+        """Parameter-name prefixes whose shape depends on the grid size (re-created on
+        transfer when the target grid differs)."""
         return []
 
     def layer_groups(self) -> dict[str, list[str]]:
-        """Named groups of parameter prefixes for freezing strategies."""
+        """Named groups of parameter-name prefixes, used by the freezing strategies:
+        ``mapping``, ``g_block{i}`` counted from the coarsest generator block and
+        ``d_block{i}`` counted from the discriminator's input (finest) side."""
         return {}
+
+    def transfer_key(self, name: str) -> str:
+        """A name for parameter ``name`` that does not depend on the grid size.
+
+        Layers indexed from the fine end of a network (a discriminator's first blocks)
+        change index when the number of resolution levels changes; returning e.g.
+        ``D.level3.conv0.weight`` lets a checkpoint trained on a 256x256 grid feed a model
+        for a 128x192 grid level by level.  The default is the name itself.
+        """
+        return name
+
+    def set_trainable(self, frozen: set[str]) -> None:
+        """Freeze the named parameters for the rest of training (transfer strategies).
+
+        Architectures that toggle ``requires_grad`` during a step must honour this set;
+        the default simply marks the parameters.
+        """
+        for name, p in self.named_parameters():
+            if name in frozen:
+                p.requires_grad_(False)

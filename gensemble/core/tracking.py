@@ -29,6 +29,11 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 TAG_DOMAIN = "gensemble.domain"
 TAG_ARCH = "gensemble.architecture"
 TAG_PARENT = "gensemble.parent_run_id"
+TAG_SOURCE = "gensemble.source"
+TAG_SOURCE_DOMAIN = "gensemble.source_domain"
+TAG_SOURCE_STEP = "gensemble.source_step"
+TAG_STRATEGY = "gensemble.init_strategy"
+TAG_MODEL = "gensemble.registered_model"
 TAG_VERSION = "gensemble.version"
 TAG_COMMIT = "gensemble.git_commit"
 
@@ -119,10 +124,15 @@ class Tracker:
             self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
-    def check(self) -> None:
+    def check(self, create: bool = True) -> None:
+        """Fail fast when the store is unusable; ``create=False`` for read-only commands
+        (no experiment is created as a side effect)."""
         check_reachable(self.uri)
         try:
-            self._experiment_id()
+            if create:
+                self._experiment_id()
+            else:
+                self.client.search_experiments(max_results=1)
         except UserError:
             raise
         except Exception as exc:

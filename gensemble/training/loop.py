@@ -4,13 +4,17 @@ Rank 0 tracks (MLflow) and writes checkpoints; every rank trains on its slice of
 global batch.  Losses that turn NaN/inf stop the run before anything is saved, so the last
 checkpoint on disk is the last good one.  SIGTERM/SIGINT (SLURM's warning before the
 wall-clock limit) and ``training.time_limit_s`` end the run with a checkpoint.
+An ``init:`` section starts the run from another run's checkpoint (:mod:`.transfer`), and
+a finished run registers its generator in the MLflow model registry (:mod:`.registry`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,20 +25,33 @@ import torch
 
 from gensemble import __version__
 from gensemble.core.config import Experiment, flatten
-from gensemble.core.errors import UserError
+from gensemble.core.errors import UserError, one_line
 from gensemble.core.model_api import BatchRandom, GenerativeModel, StepContext
 from gensemble.core.registry import get_registry
-from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_PARENT, Tracker, warn
+from gensemble.core.tracking import (
+    TAG_ARCH,
+    TAG_DOMAIN,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_SOURCE,
+    TAG_SOURCE_DOMAIN,
+    TAG_SOURCE_STEP,
+    TAG_STRATEGY,
+    Tracker,
+    warn,
+)
 from gensemble.data.loader import StoreDataset, ThreadedLoader, check_quality, split_indices
 from gensemble.data.store import Store
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.runner import build_metrics, run_metrics, save_result
 from gensemble.training import distributed as dist
+from gensemble.training import registry, transfer
 from gensemble.training.checkpoint import (
     link_checkpoint,
     load_checkpoint,
     optimizer_meta,
     optimizer_tensors,
+    read_metadata,
     restore_optimizer,
     save_checkpoint,
 )
@@ -76,6 +93,16 @@ def open_store(exp: Experiment) -> Store:
             f"data.store {path} holds domain {store.domain!r} but the experiment names "
             f"domain {exp.domain.name!r}"
         )
+    domain = get_registry().get("domain", exp.domain.name)(exp.domain.options)
+    want_vars, want_shape = [v.name for v in domain.variables()], tuple(domain.grid().shape)
+    if store.variable_names != want_vars or tuple(store.shape[1:]) != want_shape:
+        have = f"{','.join(store.variable_names)} on {store.shape[1]}x{store.shape[2]}"
+        want = f"{','.join(want_vars)} on {want_shape[0]}x{want_shape[1]}"
+        raise UserError(
+            f"data.store {path} holds {have} but domain {exp.domain.name} with the "
+            f"experiment's options gives {want}; set domain.options to the store's "
+            f"{store.domain_options} or prepare the store with the same --opt values"
+        )
     return store
 
 
@@ -105,8 +132,6 @@ class Trainer:
         self,
         exp: Experiment,
         resume: str | None = None,
-        init_hook: Any = None,
-        extra_tags: dict[str, str] | None = None,
     ) -> None:
         self.exp = exp
         self.info = dist.from_env()
@@ -131,7 +156,6 @@ class Trainer:
                 f"training.batch_size={t.batch_size}"
             )
         self.metrics = build_metrics(exp.metrics)
-        self.extra_tags = dict(extra_tags or {})
         self.start_step = 0
         self.images_seen = 0
         self.resume_tensors: dict[str, torch.Tensor] | None = None
@@ -158,12 +182,26 @@ class Trainer:
         plugin = get_registry().get("architecture", exp.architecture.name)(exp.architecture.options)
         self.model: GenerativeModel = plugin.build(*self.shape)
         self.init_report: dict[str, Any] = {}
-        if init_hook is not None and self.resume_meta is None:
-            self.init_report = init_hook(self)
+        if self.resume_meta is not None:
+            self.init_report = self.resume_meta.get("init") or {}
+            transfer.reapply_freezing(self.model, self.init_report)
+        elif exp.init is not None:
+            self.init_report = transfer.initialise(
+                self.model,
+                exp.init,
+                exp.architecture.name,
+                exp.architecture.options,
+                self.variables,
+                self.shape,
+                exp.tracking.uri,
+                exp.tracking.experiment,
+            )
+            if self.info.is_main:
+                for line in transfer.summary_lines(self.init_report, exp.domain.name):
+                    print(line, file=sys.stderr, flush=True)
         self.model.to(self.device)
         self.optimizers = self.model.make_optimizers(t.lr_g, t.lr_d, tuple(t.betas))
-        if init_hook is not None and self.resume_meta is None and hasattr(init_hook, "after"):
-            init_hook.after(self)
+        transfer.scale_transferred_lr(self.optimizers, self.model, self.init_report)
         self.rand = BatchRandom(t.seed + 1, self.info.rank, self.info.world, self.device)
         if self.resume_meta is not None:
             self._restore()
@@ -241,11 +279,8 @@ class Trainer:
         if not self.info.is_main:
             return
         tracker = Tracker(e.tracking.uri, e.tracking.experiment, journal_dir=None)
-        tags = {
-            TAG_DOMAIN: e.domain.name,
-            TAG_ARCH: e.architecture.name,
-            **self.extra_tags,
-        }
+        tags = {TAG_DOMAIN: e.domain.name, TAG_ARCH: e.architecture.name}
+        tags.update(lineage_tags(self.init_report))
         if self.run_id:
             tracker.start(run_id=self.run_id)
             tracker.set_tags({"gensemble.resumed_at_step": str(self.start_step)})
@@ -259,6 +294,10 @@ class Trainer:
         tracker.journal = self.run_dir / "metrics.jsonl"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tracker = tracker
+        if self.init_report and self.start_step == 0:
+            report = self.run_dir / "transfer.json"
+            report.write_text(json.dumps(self.init_report, indent=1))
+            tracker.log_artifact(report)
 
     def _broadcast_run(self) -> None:
         """Every rank needs the run folder (only rank 0 writes into it)."""
@@ -269,6 +308,27 @@ class Trainer:
         obj = [self.run_id, str(self.run_dir)]
         tdist.broadcast_object_list(obj, 0)
         self.run_id, self.run_dir = obj[0], Path(obj[1])
+
+    def _register(self) -> None:
+        """A finished run's generator becomes a new version in the model registry."""
+        assert self.tracker is not None and self.run_id is not None
+        e = self.exp
+        name = e.tracking.model_name or registry.default_model_name(
+            e.domain.name, e.architecture.name
+        )
+        which = "best" if self.best_path else "last"
+        meta = read_metadata(self.best_path or self.last_path)
+        try:
+            version = registry.register_run(self.tracker.client, self.run_id, name, which, meta)
+        except Exception as exc:  # the checkpoints are safe; `gensemble register` redoes this
+            warn(
+                f"could not register the model {name!r}: {one_line(exc)[:200]}; "
+                f"run `gensemble register {self.run_id}` later"
+            )
+            return
+        uri = f"models:/{name}/{version}"
+        self.tracker.set_tags({TAG_MODEL: uri})
+        print(f"registered {uri}", file=sys.stderr, flush=True)
 
     # -- evaluation -------------------------------------------------------------------------
     def real_samples(self, n: int) -> torch.Tensor:
@@ -363,6 +423,8 @@ class Trainer:
         try:
             with _StopFlag() as flag, progress:
                 task = progress.add_task("train", total=t.steps, completed=step, info="")
+                if t.eval_every and step == 0:
+                    self.evaluate(0)  # where the run starts from (compare transfer/scratch)
                 while step < t.steps:
                     real = next(batches).to(self.device, non_blocking=True)
                     ctx = StepContext(
@@ -427,6 +489,8 @@ class Trainer:
                     if stopped != "finished":
                         self.tracker.set_tags({"gensemble.stopped": stopped})
                         status = "KILLED"
+                    elif e.tracking.register_model:
+                        self._register()
         except BaseException:
             if status == "FINISHED":
                 status = "FAILED"
@@ -446,13 +510,23 @@ class Trainer:
         )
 
 
-def train(
-    exp: Experiment,
-    resume: str | None = None,
-    init_hook: Any = None,
-    extra_tags: dict[str, str] | None = None,
-) -> TrainResult:
-    return Trainer(exp, resume, init_hook, extra_tags).run()
+def lineage_tags(report: dict[str, Any]) -> dict[str, str]:
+    """MLflow tags that tie a transfer run to its source (``gensemble lineage``)."""
+    if not report:
+        return {}
+    tags = {
+        TAG_SOURCE_DOMAIN: report["source_domain"],
+        TAG_SOURCE_STEP: str(report["source_step"]),
+        TAG_SOURCE: report["from"],
+        TAG_STRATEGY: report["strategy"],
+    }
+    if report.get("source_run_id"):
+        tags[TAG_PARENT] = report["source_run_id"]
+    return tags
 
 
-__all__ = ["train", "Trainer", "TrainResult", "TAG_PARENT"]
+def train(exp: Experiment, resume: str | None = None) -> TrainResult:
+    return Trainer(exp, resume).run()
+
+
+__all__ = ["train", "Trainer", "TrainResult"]

@@ -68,7 +68,15 @@ def check_architecture(path: Path, expected: str) -> dict[str, Any]:
 def resolve_checkpoint(
     ref: str, tracking_uri: str | None = None, experiment: str = "gensemble", which: str = "last"
 ) -> Path:
-    """A checkpoint file from a path (file or run folder) or an MLflow run id."""
+    """A checkpoint file from a path (file or run folder), an MLflow run id or a registered
+    model version (``models:/NAME/VERSION``, ``models:/NAME/latest``, ``models:/NAME@ALIAS``)."""
+    from gensemble.training import registry
+
+    if ref.startswith(registry.PREFIX):
+        tracker = Tracker(tracking_uri, experiment)
+        tracker.check(create=False)
+        run_id, registered = registry.resolve_model_version(tracker.client, ref)
+        return resolve_checkpoint(run_id, tracking_uri, experiment, registered)
     p = Path(ref)
     if p.is_file():
         return p
@@ -82,7 +90,7 @@ def resolve_checkpoint(
     if "/" in ref or ref.endswith(".safetensors") or ref.endswith(".pt"):
         raise UserError(f"checkpoint not found: {ref}")
     tracker = Tracker(tracking_uri, experiment)
-    tracker.check()
+    tracker.check(create=False)
     try:
         run = tracker.client.get_run(ref)
     except Exception:

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gensemble.core.model_api import GenerativeModel, StepContext
+from gensemble.core.model_api import ChannelLayer, GenerativeModel, StepContext
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
 
@@ -63,18 +63,20 @@ class StyleGAN2Model(GenerativeModel):
             )
         return out
 
-    def channel_layers(self) -> dict[str, tuple[str, int]]:
+    def channel_layers(self) -> dict[str, ChannelLayer]:
         out = {}
         for i in range(len(self.G.blocks)):
             for net in ("G", "G_ema"):
                 base = f"{net}.blocks.{i}.to_fields"
-                out[f"{base}.conv.weight"] = (base, 0)
-                out[f"{base}.bias"] = (base, 0)
-        out["D.from_fields.weight"] = ("D.from_fields", 1)
+                out[f"{base}.conv.weight"] = ChannelLayer(0)
+                out[f"{base}.bias"] = ChannelLayer(0)
+        out["D.from_fields.weight"] = ChannelLayer(1, fan_in=True)
         return out
 
     def size_dependent(self) -> list[str]:
-        return ["G.const", "G_ema.const", "D.fc.weight"]
+        # the constant input is h0 x w0; the discriminator's dense layer sees h0 x w0 x ch;
+        # its input layer's width is that of the finest level, which moves with the size
+        return ["G.const", "G_ema.const", "D.fc.weight", "D.from_fields."]
 
     def layer_groups(self) -> dict[str, list[str]]:
         groups = {"mapping": ["G.mapping."]}
@@ -85,6 +87,25 @@ class StyleGAN2Model(GenerativeModel):
         for i in range(len(self.D.blocks)):
             groups[f"d_block{i + 1}"] = [f"D.blocks.{i}."]
         return groups
+
+    def transfer_key(self, name: str) -> str:
+        # D.blocks are numbered from the finest level; key them by the level they read
+        # (generator blocks are already numbered from the coarsest level)
+        prefix = "D.blocks."
+        if name.startswith(prefix):
+            index, rest = name[len(prefix) :].split(".", 1)
+            return f"D.level{self.D.levels - int(index)}.{rest}"
+        return name
+
+    def set_trainable(self, frozen: set[str]) -> None:
+        super().set_trainable(frozen)
+        self._frozen = {p for n, p in self.named_parameters() if n in frozen}
+
+    def _train(self, net: torch.nn.Module, flag: bool) -> None:
+        """requires_grad on/off for a network, frozen parameters always off."""
+        frozen = getattr(self, "_frozen", set())
+        for p in net.parameters():
+            p.requires_grad_(flag and p not in frozen)
 
     # -- sampling ---------------------------------------------------------------------------
     def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
@@ -124,8 +145,8 @@ class StyleGAN2Model(GenerativeModel):
         logs: dict[str, float] = {}
 
         # generator: main loss (+ lazy path-length regularisation)
-        self.D.requires_grad_(False)
-        self.G.requires_grad_(True)
+        self._train(self.D, False)
+        self._train(self.G, True)
         opt_g = optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with self._autocast(ctx, dev):
@@ -142,8 +163,8 @@ class StyleGAN2Model(GenerativeModel):
         opt_g.step()
 
         # discriminator: main loss (+ lazy R1)
-        self.G.requires_grad_(False)
-        self.D.requires_grad_(True)
+        self._train(self.G, False)
+        self._train(self.D, True)
         opt_d = optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
         with self._autocast(ctx, dev):
@@ -165,7 +186,7 @@ class StyleGAN2Model(GenerativeModel):
             logs["reg_r1"] = float(r1.detach())
         ctx.sync(self.D)
         opt_d.step()
-        self.G.requires_grad_(True)
+        self._train(self.G, True)
 
         if o.augment and o.augment_target > 0:
             signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
@@ -176,13 +197,15 @@ class StyleGAN2Model(GenerativeModel):
                 )
             )
             logs["augment_p"] = float(self.ada_p)
-        self._update_ema(ctx.global_batch, w_mean)
+        self._update_ema(ctx.global_batch, ctx.step, w_mean)
         return logs
 
     def _path_length(self, batch: int, ctx: StepContext) -> torch.Tensor:
         """(|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW), a the running mean (decay 0.01)."""
         n = max(1, batch // self.options.pl_batch_shrink)
         ws = self._ws(n, ctx)
+        if not ws.requires_grad:  # frozen mapping network (transfer): differentiate at w
+            ws = ws.detach().requires_grad_(True)
         noise = self.G.draw_noise(n, ctx.rand, None, ws.device)
         img = self.G.synthesis(ws, noise)
         h, w = img.shape[-2:]
@@ -194,8 +217,13 @@ class StyleGAN2Model(GenerativeModel):
         return (lengths - self.pl_mean).square().mean()
 
     @torch.no_grad()
-    def _update_ema(self, global_batch: int, w_mean: torch.Tensor) -> None:
-        beta = 0.5 ** (global_batch / max(self.options.ema_kimg * 1000, 1e-8))
+    def _update_ema(self, global_batch: int, step: int, w_mean: torch.Tensor) -> None:
+        # the half-life ramps up with the images seen in this run (Karras et al. 2020a):
+        # early on, and right after a transfer, G_ema follows G instead of its start
+        half_life = self.options.ema_kimg * 1000
+        if self.options.ema_rampup is not None:
+            half_life = min(half_life, (step + 1) * global_batch * self.options.ema_rampup)
+        beta = 0.5 ** (global_batch / max(half_life, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p.detach(), 1 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):

@@ -26,6 +26,11 @@ class StyleGAN2Options(PluginOptions):
     pl_interval: int = Field(4, ge=0, description="lazy path length every k G steps")
     pl_batch_shrink: int = Field(2, ge=1)
     ema_kimg: float = Field(10.0, gt=0, description="EMA half-life of G in thousands of images")
+    ema_rampup: float | None = Field(
+        0.05,
+        gt=0,
+        description="half-life at most this fraction of the images seen (None: no ramp-up)",
+    )
     augment: bool = Field(False, description="ADA-style differentiable augmentation")
     augment_p: float = Field(0.0, ge=0, le=1, description="initial augmentation probability")
     augment_target: float = Field(0.6, ge=0, le=1, description="ADA target r_t (0: fixed p)")
