@@ -122,3 +122,16 @@ def test_real_server_outage_keeps_training_and_loses_nothing(tmp_path: Path, cap
     finally:
         if server.poll() is None:
             _stop(server)
+
+
+def test_artifacts_of_a_sqlite_store_live_beside_it(tmp_path: Path) -> None:
+    tracker = Tracker(f"sqlite:///{tmp_path}/sub/m.db", "beside")
+    (tmp_path / "sub").mkdir()
+    run_id = tracker.start()
+    note = tmp_path / "note.txt"
+    note.write_text("x")
+    assert tracker.log_artifact(note, "a")
+    tracker.end()
+    assert (tmp_path / "sub" / "mlartifacts").is_dir()
+    assert list((tmp_path / "sub" / "mlartifacts").rglob("note.txt"))
+    assert run_id in tracker.client.get_run(run_id).info.artifact_uri

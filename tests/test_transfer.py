@@ -346,6 +346,15 @@ def test_registry_init_freezing_resume_and_refusals(
     proc = run_cli("lineage", moved, "--uri", uri)
     assert proc.returncode == 0 and "models:/se_france-stylegan2/1" in proc.stdout
 
+    # without the run's local folder (another machine), the checkpoint comes from MLflow
+    from gensemble.training.models import resolve_checkpoint
+
+    (tmp_path / "runs" / src).rename(tmp_path / "elsewhere")
+    got = resolve_checkpoint("models:/se_france-stylegan2/1", uri)
+    assert got.is_file() and "runs" not in got.parts
+    assert read_metadata(got)["run_id"] == src
+    (tmp_path / "elsewhere").rename(tmp_path / "runs" / src)
+
     # refusals: another architecture, shape-changing options, unknown sources
     src_ckpt = tmp_path / "runs" / src / "checkpoints" / "last.safetensors"
     t, m = load_checkpoint(src_ckpt)

@@ -77,6 +77,16 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         )
 
 
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a sqlite store live beside the database (``mlartifacts/``), not in the
+    working directory's ``./mlruns``, so a store and its checkpoints move together and
+    two stores never share a folder.  Servers choose their own location."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :]).resolve()
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
     try:
         out = subprocess.run(
@@ -146,7 +156,9 @@ class Tracker:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
-        return self.client.create_experiment(self.experiment)
+        return self.client.create_experiment(
+            self.experiment, artifact_location=artifact_location(self.uri)
+        )
 
     # -- run lifecycle -----------------------------------------------------------------------
     def start(
