@@ -22,7 +22,7 @@ def train(
 
     exp = load_experiment(experiment, set_)
     result = run_training(exp, resume=resume)
-    if result.run_id is not None or result.last_checkpoint is not None:
+    if result.last_checkpoint is not None:  # rank 0 only under torchrun
         typer.echo(f"run {result.run_id}: step {result.step}, checkpoint {result.last_checkpoint}")
 
 

@@ -89,7 +89,8 @@ def transfer(
     data = transfer_config(raw, source, domain, opt, data_store, init, set_)
     exp = build_experiment(data, str(experiment) if experiment else "<defaults>")
     result = run_training(exp)
-    typer.echo(f"run {result.run_id}: step {result.step}, checkpoint {result.last_checkpoint}")
+    if result.last_checkpoint is not None:  # rank 0 only under torchrun
+        typer.echo(f"run {result.run_id}: step {result.step}, checkpoint {result.last_checkpoint}")
 
 
 def register(app: typer.Typer) -> None:

@@ -303,8 +303,10 @@ def summary_lines(report: dict[str, Any], target_domain: str) -> list[str]:
         f"{len(t['dropped'])} dropped",
     ]
     lines += [f"    re-created {r}" for r in t["recreated"]]
+    kept = report["trainable_in_frozen_groups"]
     lines.append(
-        f"  strategy: {report['strategy']} ({len(report['frozen'])} parameters frozen); "
-        f"normalisation from the target store"
+        f"  strategy: {report['strategy']} ({len(report['frozen'])} parameters frozen"
+        + (f", {len(kept)} in frozen groups left trainable as re-created or new" if kept else "")
+        + "); normalisation from the target store"
     )
     return lines
