@@ -156,7 +156,7 @@ def test_frozen_layers_do_not_move_and_transferred_lr_is_scaled() -> None:
         assert not torch.equal(after[name], before[name]), name
 
     too_many = InitConfig.model_validate({"from": "x", "freeze_g_blocks": 9})
-    with pytest.raises(UserError, match="freeze_g_blocks=9 but the model on this grid has 3"):
+    with pytest.raises(UserError, match="freeze_g_blocks=9 but the model on this grid has 3 gen"):
         transfer.frozen_parameters(tgt, too_many, done.transferred)
 
 
@@ -300,6 +300,9 @@ def test_registry_init_freezing_resume_and_refusals(
     src = run_id_of(proc)
     version = client.get_model_version("se_france-stylegan2", "1")
     assert version.run_id == src and version.tags["gensemble.domain"] == "se_france"
+    proc = run_cli("register", src, "--uri", uri, "--name", "partner model")
+    assert proc.returncode == 0 and "registered models:/partner model/1" in proc.stdout
+    assert client.get_model_version("partner model", "1").tags["gensemble.step"] == "2"
 
     # `init:` in the experiment file, through the model registry, with a freezing strategy
     cfg = yaml.safe_load(
@@ -344,7 +347,8 @@ def test_registry_init_freezing_resume_and_refusals(
     )
 
     proc = run_cli("lineage", moved, "--uri", uri)
-    assert proc.returncode == 0 and "models:/se_france-stylegan2/1" in proc.stdout
+    # the run's tag names its latest registration (`gensemble register` above)
+    assert proc.returncode == 0 and "models:/partner model/1" in proc.stdout
 
     # without the run's local folder (another machine), the checkpoint comes from MLflow
     from gensemble.training.models import resolve_checkpoint

@@ -57,7 +57,8 @@ def choose_metrics(runs: list[RunCurves], requested: list[str]) -> list[str]:
         for key in requested:
             hit = key if key in common else f"eval/{key}" if f"eval/{key}" in common else None
             if hit is None:
-                avail = ", ".join(sorted(common)) or "none"
+                keys = sorted(common, key=lambda k: (not k.startswith("eval/"), k))
+                avail = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "") or "none"
                 raise UserError(
                     f"compare: metric {key!r} is not logged by every run; common: {avail}"
                 )

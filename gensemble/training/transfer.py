@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from gensemble.core.config import InitConfig
 from gensemble.core.errors import UserError
@@ -40,8 +41,14 @@ from gensemble.training.models import build_model, model_tensors, resolve_checkp
 
 def layout_of(arch: str, options: dict[str, Any], shape: list[int]) -> GenerativeModel:
     """A model on the meta device: names and shapes without memory or initialisation."""
-    with torch.device("meta"):
-        return build_model(arch, options, shape)
+    try:
+        with torch.device("meta"):
+            return build_model(arch, options, shape)
+    except ValidationError as exc:  # e.g. a checkpoint written by another version
+        raise UserError(
+            f"the checkpoint's {arch} options are not valid here: "
+            f"{'; '.join(e['msg'] + ' ' + '.'.join(map(str, e['loc'])) for e in exc.errors())}"
+        ) from None
 
 
 def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -71,9 +78,14 @@ def check_compatible(
     got, want = shapes(layout_of(arch, src_options, shape)), shapes(model)
     if got == want:
         return
-    differ = sorted(
-        k for k in set(src_options) | set(options) if src_options.get(k) != options.get(k)
-    )
+    # name the options that change shapes on their own, not every option that differs
+    differ = [
+        k
+        for k in sorted(set(src_options) | set(options))
+        if src_options.get(k) != options.get(k)
+        and k in src_options
+        and shapes(layout_of(arch, {**options, k: src_options[k]}, shape)) != want
+    ]
     where = next((k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)), "(layout)")
     detail = ", ".join(f"{k}={src_options.get(k)} vs {options.get(k)}" for k in differ)
     raise UserError(
@@ -181,13 +193,13 @@ def frozen_parameters(
         if "mapping" not in groups:
             raise UserError("init.freeze_mapping: this architecture has no mapping network")
         chosen.append("mapping")
-    for kind, k, label in (
-        ("g_block", init.freeze_g_blocks, "init.freeze_g_blocks"),
-        ("d_block", init.freeze_d_blocks, "init.freeze_d_blocks"),
+    for kind, k, label, what in (
+        ("g_block", init.freeze_g_blocks, "init.freeze_g_blocks", "generator"),
+        ("d_block", init.freeze_d_blocks, "init.freeze_d_blocks", "discriminator"),
     ):
         available = sum(1 for g in groups if g.startswith(kind))
         if k > available:
-            raise UserError(f"{label}={k} but the model on this grid has {available} such blocks")
+            raise UserError(f"{label}={k} but the model on this grid has {available} {what} blocks")
         chosen += [f"{kind}{i}" for i in range(k)]
     prefixes = [p for g in chosen for p in groups[g]]
     selected = [n for n, _ in model.named_parameters() if any(n.startswith(p) for p in prefixes)]
@@ -269,7 +281,8 @@ def scale_transferred_lr(
     scale = float(report.get("lr_scale_transferred", 1.0) or 1.0)
     if scale == 1.0 or not report.get("transferred"):
         return
-    transferred = {id(p) for n, p in model.named_parameters() if n in set(report["transferred"])}
+    names = set(report["transferred"])
+    transferred = {id(p) for n, p in model.named_parameters() if n in names}
     for opt in optimizers.values():
         groups = []
         for group in opt.param_groups:
