@@ -357,6 +357,8 @@ def test_registry_init_freezing_resume_and_refusals(
     got = resolve_checkpoint("models:/se_france-stylegan2/1", uri)
     assert got.is_file() and "runs" not in got.parts
     assert read_metadata(got)["run_id"] == src
+    stamp = got.stat().st_mtime_ns  # a second resolution reuses the cached download
+    assert resolve_checkpoint(src, uri) == got and got.stat().st_mtime_ns == stamp
     (tmp_path / "elsewhere").rename(tmp_path / "runs" / src)
 
     # refusals: another architecture, shape-changing options, unknown sources

@@ -30,6 +30,7 @@ import pyproj
 import scipy.sparse as sp
 from scipy.spatial import Delaunay, cKDTree
 
+from gensemble.core.cache import cache_root
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 
@@ -251,8 +252,7 @@ def compute_weights(src: Source, dst: Grid, method: Method = "bilinear") -> sp.c
 
 # -- cache -------------------------------------------------------------------------------------
 def cache_dir() -> Path:
-    base = os.environ.get("GENSEMBLE_CACHE_DIR") or Path.home() / ".cache" / "gensemble"
-    return Path(base) / "weights"
+    return cache_root() / "weights"
 
 
 def make_regridder(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gensemble.core.cache import cache_root
 from gensemble.core.config import Experiment
-from gensemble.core.errors import UserError
+from gensemble.core.errors import UserError, one_line
 from gensemble.core.model_api import GenerativeModel
 from gensemble.core.registry import get_registry
 from gensemble.core.tracking import Tracker
@@ -102,15 +105,45 @@ def resolve_checkpoint(
         local = Path(run_dir) / "checkpoints" / f"{which}.safetensors"
         if local.is_file():
             return local
-    try:
-        import mlflow.artifacts
+    return fetch_checkpoint(tracker, ref, which)
 
-        got = mlflow.artifacts.download_artifacts(
-            run_id=ref, artifact_path=f"checkpoints/{which}.safetensors", tracking_uri=tracker.uri
-        )
-        return Path(got)
+
+def fetch_checkpoint(tracker: Tracker, run_id: str, which: str) -> Path:
+    """A run's checkpoint artifact, downloaded once into the cache.
+
+    A cached copy whose size matches the artifact is reused (``gensemble transfer`` and
+    the trainer both resolve the source); a new copy is downloaded beside it and renamed
+    into place, so ranks fetching at the same time never read a partial file.
+    """
+    import mlflow.artifacts
+
+    name = f"{which}.safetensors"
+    try:
+        sizes = {
+            Path(a.path).name: a.file_size
+            for a in tracker.client.list_artifacts(run_id, "checkpoints")
+        }
     except Exception as exc:
-        raise UserError(f"run {ref}: no {which} checkpoint found ({exc})") from None
+        raise UserError(f"run {run_id}: cannot list its checkpoints ({one_line(exc)})") from None
+    if name not in sizes:
+        raise UserError(f"run {run_id}: no {which} checkpoint found")
+    folder = cache_root() / "checkpoints" / run_id
+    local = folder / name
+    if local.is_file() and local.stat().st_size == sizes[name]:
+        return local
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            got = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=f"checkpoints/{name}",
+                dst_path=tmp,
+                tracking_uri=tracker.uri,
+            )
+            os.replace(got, local)
+    except Exception as exc:
+        raise UserError(f"run {run_id}: cannot download its {which} checkpoint ({exc})") from None
+    return local
 
 
 def experiment_of(meta: dict[str, Any]) -> Experiment:
