@@ -1,4 +1,5 @@
-"""Follow ``gensemble.parent_run_id`` tags back to the first run of a transfer chain."""
+"""The tags that tie a transfer run to its source, and following them back to the first
+run of a chain (``gensemble lineage``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,25 @@ from gensemble.core.tracking import (
     TAG_MODEL,
     TAG_PARENT,
     TAG_SOURCE,
+    TAG_SOURCE_DOMAIN,
     TAG_SOURCE_STEP,
     TAG_STRATEGY,
 )
+
+
+def tags_for(report: dict[str, Any]) -> dict[str, str]:
+    """The tags a transfer run carries (from its transfer report; none from scratch)."""
+    if not report:
+        return {}
+    tags = {
+        TAG_SOURCE_DOMAIN: report["source_domain"],
+        TAG_SOURCE_STEP: str(report["source_step"]),
+        TAG_SOURCE: report["from"],
+        TAG_STRATEGY: report["strategy"],
+    }
+    if report.get("source_run_id"):
+        tags[TAG_PARENT] = report["source_run_id"]
+    return tags
 
 
 @dataclass

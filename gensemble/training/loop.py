@@ -28,24 +28,13 @@ from gensemble.core.config import Experiment, flatten
 from gensemble.core.errors import UserError, one_line
 from gensemble.core.model_api import BatchRandom, GenerativeModel, StepContext
 from gensemble.core.registry import get_registry
-from gensemble.core.tracking import (
-    TAG_ARCH,
-    TAG_DOMAIN,
-    TAG_MODEL,
-    TAG_PARENT,
-    TAG_SOURCE,
-    TAG_SOURCE_DOMAIN,
-    TAG_SOURCE_STEP,
-    TAG_STRATEGY,
-    Tracker,
-    warn,
-)
+from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_MODEL, Tracker, warn
 from gensemble.data.loader import StoreDataset, ThreadedLoader, check_quality, split_indices
 from gensemble.data.store import Store
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.runner import build_metrics, run_metrics, save_result
 from gensemble.training import distributed as dist
-from gensemble.training import registry, transfer
+from gensemble.training import lineage, registry, transfer
 from gensemble.training.checkpoint import (
     link_checkpoint,
     load_checkpoint,
@@ -280,7 +269,7 @@ class Trainer:
             return
         tracker = Tracker(e.tracking.uri, e.tracking.experiment, journal_dir=None)
         tags = {TAG_DOMAIN: e.domain.name, TAG_ARCH: e.architecture.name}
-        tags.update(lineage_tags(self.init_report))
+        tags.update(lineage.tags_for(self.init_report))
         if self.run_id:
             tracker.start(run_id=self.run_id)
             tracker.set_tags({"gensemble.resumed_at_step": str(self.start_step)})
@@ -508,21 +497,6 @@ class Trainer:
         return TrainResult(
             self.run_id, self.run_dir, step, self.last_path, self.best_path, values, stopped
         )
-
-
-def lineage_tags(report: dict[str, Any]) -> dict[str, str]:
-    """MLflow tags that tie a transfer run to its source (``gensemble lineage``)."""
-    if not report:
-        return {}
-    tags = {
-        TAG_SOURCE_DOMAIN: report["source_domain"],
-        TAG_SOURCE_STEP: str(report["source_step"]),
-        TAG_SOURCE: report["from"],
-        TAG_STRATEGY: report["strategy"],
-    }
-    if report.get("source_run_id"):
-        tags[TAG_PARENT] = report["source_run_id"]
-    return tags
 
 
 def train(exp: Experiment, resume: str | None = None) -> TrainResult:
