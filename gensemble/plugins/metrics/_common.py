@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
 from gensemble.core.errors import UserError
+from gensemble.core.plugin_types import PluginOptions
 
 #: default event thresholds by variable (reference/metrics.md: wind 1.39-11.11 m/s,
 #: t2m 278.15-303.15 K, rain 1-50 mm/h)
@@ -13,6 +15,14 @@ DEFAULT_THRESHOLDS: dict[str, list[float]] = {
     "t2m": [278.15, 283.15, 288.15, 293.15, 298.15, 303.15],
     "rr": [1.0, 5.0, 10.0, 20.0, 50.0],
 }
+
+
+class ThresholdOptions(PluginOptions):
+    """Options of the threshold-based scores (exceedance, Brier)."""
+
+    thresholds: dict[str, list[float]] | None = Field(
+        None, description="by variable (ff10 = 10 m wind speed); default: reference values"
+    )
 
 
 def with_wind_speed(x: torch.Tensor, variables: list[str]) -> tuple[torch.Tensor, list[str]]:

@@ -32,7 +32,12 @@ from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks
 from gensemble.evaluation.result import MetricResult
-from gensemble.plugins.metrics._common import thr_label, thresholds_for, with_wind_speed
+from gensemble.plugins.metrics._common import (
+    ThresholdOptions,
+    thr_label,
+    thresholds_for,
+    with_wind_speed,
+)
 
 _CELLS = 1 << 24  # sorted members x observations handled at once
 
@@ -194,10 +199,7 @@ class Brier(MetricPlugin):
     name = "brier"
     description = "Brier score, skill score and reliability diagram at thresholds"
 
-    class Options(PluginOptions):
-        thresholds: dict[str, list[float]] | None = Field(
-            None, description="by variable (ff10 = 10 m wind speed); default: reference values"
-        )
+    class Options(ThresholdOptions):
         bins: int = Field(10, ge=2, description="probability bins of the reliability diagram")
 
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:

@@ -12,17 +12,19 @@ from gensemble.core.plugin_types import MetricPlugin, PluginOptions
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import box_mean, chunks
 from gensemble.evaluation.result import MetricResult
-from gensemble.plugins.metrics._common import thr_label, thresholds_for, with_wind_speed
+from gensemble.plugins.metrics._common import (
+    ThresholdOptions,
+    thr_label,
+    thresholds_for,
+    with_wind_speed,
+)
 
 
 class Exceedance(MetricPlugin):
     name = "exceedance"
     description = "frequency of threshold exceedance (x > t) and frequency bias fake/real"
 
-    class Options(PluginOptions):
-        thresholds: dict[str, list[float]] | None = Field(
-            None, description="by variable (ff10 = 10 m wind speed); default: reference values"
-        )
+    Options = ThresholdOptions
 
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
         real_x, names = with_wind_speed(real, ctx.variables)
