@@ -17,12 +17,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 from gensemble.core.registry import get_registry  # noqa: E402
-from gensemble.data.loader import StoreDataset, make_loader  # noqa: E402
+from gensemble.data.cf import write_netcdf
+from gensemble.data.loader import StoreDataset, ThreadedLoader  # noqa: E402
 from gensemble.data.prepare import prepare_store  # noqa: E402
 from gensemble.data.store import Store  # noqa: E402
-from gensemble.data.synth import synth_ensemble, write_netcdf  # noqa: E402
+from gensemble.data.synth import synth_ensemble  # noqa: E402
 
 N_SAMPLES, BATCH, EPOCHS = 512, 32, 5
 
@@ -64,12 +66,22 @@ def main() -> None:
             "direct chunk read": rate(direct_epoch),
         }
         ds = StoreDataset(path)
+        order = [list(range(i, i + BATCH)) for i in range(0, N_SAMPLES - BATCH + 1, BATCH)]
         for label, nw, kind in (
             ("loader, 0 workers", 0, "thread"),
             ("loader, 2 worker threads", 2, "thread"),
-            ("loader, 2 worker processes", 2, "process"),
+            ("torch DataLoader, 2 processes", 2, "process"),
         ):
-            loader = make_loader(ds, BATCH, num_workers=nw, workers=kind, pin_memory=False)
+            if kind == "thread":
+                loader = ThreadedLoader(ds, order, nw)
+            else:  # the reference: torch's process workers over the same batches
+                loader = DataLoader(
+                    ds,
+                    batch_sampler=order,
+                    num_workers=nw,
+                    collate_fn=lambda b: b,
+                    persistent_workers=True,
+                )
 
             def epoch(loader=loader) -> int:
                 return sum(b.shape[0] for b in loader)

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from _timing import median_time  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from gensemble.core.model_api import BatchRandom, StepContext  # noqa: E402
+from gensemble.api.model import BatchRandom, StepContext  # noqa: E402
 from gensemble.core.registry import get_registry  # noqa: E402
 
 
@@ -47,19 +47,19 @@ def main() -> None:
     g = model.G_ema
     gen = torch.Generator().manual_seed(0)
     with FlopCounterMode(display=False) as fc, torch.no_grad():
-        model.generate(1, gen)
+        model.sample(1, gen)
     flops = fc.get_total_flops()
     print(f"generator forward: {flops / 1e9:.2f} GFLOP per image")
     for b in [int(x) for x in args.batches.split(",")]:
         with torch.no_grad():
-            t = median_time(lambda b=b: model.generate(b, gen), args.repeats, 1)
+            t = median_time(lambda b=b: model.sample(b, gen), args.repeats, 1)
         rate = flops * b / t / 1e9
         print(
             f"  batch {b:3d}: {b / t:6.2f} images/s, {rate:6.1f} GFLOP/s = "
             f"{100 * rate / peak:4.1f}% of matmul"
         )
     del g
-    opt = model.make_optimizers(0.0025, 0.0025, (0.0, 0.99))
+    opt = model.make_optimizers()
     for b in [int(x) for x in args.train_batches.split(",")]:
         real = torch.randn(b, 4, 256, 256)
         for label, step in (("no regularisation", 1), ("with R1 + path length", 0)):

@@ -28,9 +28,10 @@ import torch  # noqa: E402
 from _timing import median_time  # noqa: E402
 
 from gensemble.core.config import build_experiment  # noqa: E402
+from gensemble.inference.loaded import build_model  # noqa: E402
+from gensemble.inference.metadata import CheckpointMeta, PluginSpec  # noqa: E402
 from gensemble.training import transfer  # noqa: E402
 from gensemble.training.loop import Trainer  # noqa: E402
-from gensemble.training.models import build_model  # noqa: E402
 
 ARCH = {
     "z_dim": 32,
@@ -93,11 +94,11 @@ def curves(d: Path, run_id: str) -> dict[str, dict[int, float]]:
 def adaptation_timing(repeats: int) -> None:
     torch.manual_seed(0)
     src = build_model("stylegan2", {}, [4, 256, 256])
-    meta = {
-        "architecture": {"name": "stylegan2", "options": {}},
-        "shape": [4, 256, 256],
-        "variables": ["rr", "u10", "v10", "t2m"],
-    }
+    meta = CheckpointMeta.model_construct(
+        architecture=PluginSpec(name="stylegan2", options={}),
+        shape=[4, 256, 256],
+        variables=["rr", "u10", "v10", "t2m"],
+    )
     state = {k: v.clone() for k, v in src.state_dict().items()}
     n = sum(v.numel() for v in state.values())
 

@@ -6,11 +6,42 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+
+
+#: a StyleGAN2 small enough for CPU tests that still runs every part of a step
+TINY_ARCH = {
+    "z_dim": 16,
+    "w_dim": 16,
+    "mapping_layers": 2,
+    "channel_base": 256,
+    "channel_max": 16,
+    "r1_interval": 2,
+    "pl_interval": 2,
+}
+
+
+def make_meta(**fields: Any) -> Any:
+    """Valid checkpoint metadata of the current format (fields overridden by keyword)."""
+    from gensemble.inference.metadata import CheckpointMeta, PluginSpec
+
+    base: dict[str, Any] = {
+        "package_version": "test",
+        "step": 0,
+        "architecture": PluginSpec(name="stylegan2", options=dict(TINY_ARCH)),
+        "domain": PluginSpec(name="se_france"),
+        "grid": {},
+        "variables": ["rr", "u10", "v10", "t2m"],
+        "units": ["mm/h", "m/s", "m/s", "K"],
+        "shape": [4, 32, 32],
+        "normalizer": {},
+    }
+    return CheckpointMeta(**(base | fields))
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,8 @@ def synth(
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
 ) -> None:
     """Write a synthetic ensemble (CF netCDF) on a domain's grid."""
-    from gensemble.data.synth import synth_ensemble, write_netcdf
+    from gensemble.data.cf import write_netcdf
+    from gensemble.data.synth import synth_ensemble
 
     dom = domain_from_cli(domain, opt)
     dates = math.ceil(n / members)
@@ -152,10 +153,10 @@ def regrid(
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
 ) -> None:
     """Regrid every field of a file onto a domain grid (reports points not covered)."""
+    from gensemble.data.cf import to_cf_dataset, write_netcdf
     from gensemble.data.prepare import require_coverage
     from gensemble.data.readers import open_source
     from gensemble.data.regrid import make_regridder, read_esmf_weights, write_esmf_weights
-    from gensemble.data.synth import to_cf_dataset, write_netcdf
 
     dom = domain_from_cli(domain, opt)
     src = open_source(source)
@@ -173,8 +174,8 @@ def regrid(
     stacked = np.stack([rg(b.fields) for b in batches])  # (time, member, var, y, x)
     fields = {name: stacked[:, :, i] for i, name in enumerate(src.variables)}
     valid = np.array([b.time[0] for b in batches])
-    members = batches[0].member
-    ds = to_cf_dataset(grid, fields, valid, valid, members, None, dom)
+    lead = np.array([b.lead_time_h[0] for b in batches], dtype=np.float64)
+    ds = to_cf_dataset(grid, fields, valid, batches[0].member, dom.name, lead_h=lead)
     write_netcdf(ds, out)
     typer.echo(
         f"wrote {out}: {len(src.variables)} fields on {dom.name} {grid.shape}; "

@@ -29,10 +29,11 @@ def evaluate(
     """Generate N members, compare them with N real fields, print and log the metrics."""
     from gensemble.core.tracking import Tracker
     from gensemble.data.loader import split_indices
-    from gensemble.data.store import Store
+    from gensemble.data.store import Store, check_store_matches
     from gensemble.evaluation.context import EvalContext
     from gensemble.evaluation.runner import build_metrics, print_table, run_metrics, save_result
-    from gensemble.training.models import LoadedModel, experiment_of, resolve_checkpoint
+    from gensemble.inference.loaded import LoadedModel, experiment_of
+    from gensemble.inference.resolve import resolve_checkpoint
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     plugins = build_metrics(names)  # unknown names fail before any work
@@ -41,14 +42,7 @@ def evaluate(
     if not Path(data).exists():
         raise UserError(f"--data {data} does not exist")
     store = Store(Path(data))
-    if (
-        store.variable_names != loaded.variables
-        or list(store.shape[1:]) != loaded.meta["shape"][1:]
-    ):
-        raise UserError(
-            f"{data}: fields {store.variable_names} {store.shape} do not match the model's "
-            f"{loaded.variables} {loaded.meta['shape']}"
-        )
+    check_store_matches(store, loaded.variables, tuple(loaded.meta.shape), f"the model {path}")
     if split == "val":
         exp = experiment_of(loaded.meta)
         _, pool = split_indices(store.n_samples, exp.data.val_fraction, exp.training.seed)
@@ -66,25 +60,21 @@ def evaluate(
     ctx = EvalContext(loaded.variables, loaded.grid.spacing_m()[0], device, seed)
     result, timings = run_metrics(plugins, real, fake, ctx)
     print_table(
-        result, f"{len(idx)} real ({split}) vs {len(idx)} generated, step {loaded.meta['step']}"
+        result, f"{len(idx)} real ({split}) vs {len(idx)} generated, step {loaded.meta.step}"
     )
-    folder = out or (path.parent.parent / "eval" / f"cli_step_{loaded.meta['step']:07d}")
+    folder = out or (path.parent.parent / "eval" / f"cli_step_{loaded.meta.step:07d}")
     files = save_result(result, Path(folder))
     typer.echo(f"saved {len(files)} files to {folder}")
-    run_id = loaded.meta.get("run_id")
+    run_id = loaded.meta.run_id
     if log and run_id:
         exp = experiment_of(loaded.meta)
         tracker = Tracker(uri or exp.tracking.uri, exp.tracking.experiment)
-        tracker.start(run_id=run_id)
-        tracker.log_metrics(
-            {f"eval/{k}": v for k, v in result.finite_scalars().items()}, int(loaded.meta["step"])
-        )
-        tracker.log_metrics(
-            {f"eval_time_s/{k}": v for k, v in timings.items()}, int(loaded.meta["step"])
-        )
+        tracker.attach(run_id)  # the run's status (running, killed...) stays as it is
+        tracker.log_metrics(result.tracked_scalars(), loaded.meta.step)
+        tracker.log_metrics({f"eval_time_s/{k}": v for k, v in timings.items()}, loaded.meta.step)
         for f in files:
-            tracker.log_artifact(f, f"eval/cli_step_{loaded.meta['step']:07d}")
-        tracker.end()
+            tracker.log_artifact(f, f"eval/cli_step_{loaded.meta.step:07d}")
+        tracker.flush()
         typer.echo(f"logged to run {run_id} in {tracker.uri}")
 
 

@@ -118,16 +118,16 @@ def register_model(
     """Register a run's generator as a new model version (models:/NAME/VERSION)."""
     from gensemble.core.errors import UserError
     from gensemble.core.tracking import TAG_MODEL, Tracker
-    from gensemble.training import registry
-    from gensemble.training.checkpoint import read_metadata
-    from gensemble.training.models import resolve_checkpoint
+    from gensemble.inference import model_registry as registry
+    from gensemble.inference.checkpoint_io import read_metadata
+    from gensemble.inference.resolve import resolve_checkpoint
 
     if which not in ("last", "best"):
         raise UserError(f"--which must be last or best, got {which!r}")
     tracker = Tracker(uri)
     tracker.check(create=False)
     meta = read_metadata(resolve_checkpoint(run_id, uri, which=which))
-    name = name or registry.default_model_name(meta["domain"]["name"], meta["architecture"]["name"])
+    name = name or registry.default_model_name(meta.domain.name, meta.architecture.name)
     version = registry.register_run(tracker.client, run_id, name, which, meta)
     tracker.run_id = run_id
     tracker.set_tags({TAG_MODEL: f"models:/{name}/{version}"})

@@ -39,8 +39,9 @@ def generate(
     which: str = typer.Option("last", help="last or best checkpoint of a run"),
 ) -> None:
     """Write N generated members in physical units on the domain's grid (CF netCDF/zarr)."""
-    from gensemble.generation import write_members
-    from gensemble.training.models import LoadedModel, resolve_checkpoint
+    from gensemble.inference.generate import write_members
+    from gensemble.inference.loaded import LoadedModel
+    from gensemble.inference.resolve import resolve_checkpoint
 
     path = resolve_checkpoint(source, uri, experiment_name, which)
     loaded = LoadedModel(path)

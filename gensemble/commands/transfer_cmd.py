@@ -31,16 +31,13 @@ def transfer_config(
         current = data.get("domain") or {}
         keep = current.get("options", {}) if current.get("name") == domain else {}
         data["domain"] = {"name": domain, "options": dict(keep)}
-    if opts:
-        section = data.setdefault("domain", {"name": "se_france"})
-        section["options"] = apply_overrides(dict(section.get("options") or {}), opts)
     if store is not None:
         data.setdefault("data", {})["store"] = str(store)
     data["init"] = {**(data.get("init") or {}), "from": source, **init}
     data = apply_overrides(data, sets)
-    if "architecture" not in data:
-        from gensemble.training.checkpoint import read_metadata
-        from gensemble.training.models import resolve_checkpoint
+    if "architecture" not in data or "domain" not in data:
+        from gensemble.inference.checkpoint_io import read_metadata
+        from gensemble.inference.resolve import resolve_checkpoint
 
         tracking = data.get("tracking") or {}
         path = resolve_checkpoint(
@@ -49,8 +46,12 @@ def transfer_config(
             tracking.get("experiment", "gensemble"),
             data["init"].get("which", "last"),
         )
-        arch = read_metadata(path)["architecture"]
-        data["architecture"] = {"name": arch["name"], "options": arch.get("options", {})}
+        meta = read_metadata(path)
+        data.setdefault("architecture", meta.architecture.model_dump())
+        data.setdefault("domain", meta.domain.model_dump())  # same domain: fine-tuning
+    if opts:
+        section = data["domain"]
+        section["options"] = apply_overrides(dict(section.get("options") or {}), opts)
     return data
 
 
@@ -63,11 +64,15 @@ def transfer(
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
     data_store: Path = typer.Option(None, "--data", help="target domain's zarr store"),
     which: str = typer.Option(None, help="last or best checkpoint of the source run"),
-    freeze_mapping: bool = typer.Option(
-        None, "--freeze-mapping/--no-freeze-mapping", help="freeze the mapping network"
+    freeze: list[str] = typer.Option(
+        [],
+        "--freeze",
+        help="layer group to freeze (repeatable): a group name, or NAME:K for the first K "
+        "numbered groups; StyleGAN2: mapping, g_block:K, d_block:K (FreezeD)",
     ),
-    freeze_g_blocks: int = typer.Option(None, min=0, help="freeze the first K generator blocks"),
-    freeze_d_blocks: int = typer.Option(None, min=0, help="freeze the lower K D blocks (FreezeD)"),
+    freeze_mapping: bool = typer.Option(False, "--freeze-mapping", hidden=True),
+    freeze_g_blocks: int = typer.Option(0, min=0, hidden=True),
+    freeze_d_blocks: int = typer.Option(0, min=0, hidden=True),
     lr_scale: float = typer.Option(None, help="learning-rate factor for reused layers"),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
@@ -77,13 +82,11 @@ def transfer(
     """
     from gensemble.training.loop import train as run_training
 
-    given = {
-        "which": which,
-        "freeze_mapping": freeze_mapping,
-        "freeze_g_blocks": freeze_g_blocks,
-        "freeze_d_blocks": freeze_d_blocks,
-        "lr_scale_transferred": lr_scale,
-    }
+    # the hidden flags are the first release's spelling of --freeze
+    groups = list(freeze) + (["mapping"] if freeze_mapping else [])
+    groups += [f"g_block:{freeze_g_blocks}"] if freeze_g_blocks else []
+    groups += [f"d_block:{freeze_d_blocks}"] if freeze_d_blocks else []
+    given = {"which": which, "freeze": groups or None, "lr_scale_transferred": lr_scale}
     init = {k: v for k, v in given.items() if v is not None}
     raw = read_mapping(experiment) if experiment is not None else {}
     data = transfer_config(raw, source, domain, opt, data_store, init, set_)

@@ -9,6 +9,7 @@ so a typo in ``domain.options`` is caught before any work starts.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gensemble.core.errors import UserError
+from gensemble.core.kinds import KINDS
 from gensemble.core.registry import Registry, get_registry
+
+#: the embedded defaults (`gensemble train` without a file): names plugins as data, so
+#: this module names none
+DEFAULT_EXPERIMENT = Path(__file__).resolve().parents[1] / "default_experiment.yaml"
 
 #: names accepted for registered models (MLflow model registry)
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_.\- ]+$"
@@ -37,9 +43,6 @@ class PluginRef(Strict):
 class TrainingConfig(Strict):
     steps: int = Field(1000, ge=1, description="number of generator optimisation steps")
     batch_size: int = Field(8, ge=1, description="global batch size (split across DDP ranks)")
-    lr_g: float = Field(0.0025, gt=0)
-    lr_d: float = Field(0.0025, gt=0)
-    betas: tuple[float, float] = (0.0, 0.99)
     seed: int = 0
     checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints")
     log_every: int = Field(10, ge=1)
@@ -79,27 +82,33 @@ class InitConfig(Strict):
 
     from_: str = Field(alias="from", description="RUN_ID, models:/NAME/VERSION or a path")
     which: Literal["last", "best"] = Field("last", description="checkpoint of a source run")
-    freeze_mapping: bool = Field(False, description="freeze the mapping network")
-    freeze_g_blocks: int = Field(0, ge=0, description="freeze the first K generator blocks")
-    freeze_d_blocks: int = Field(0, ge=0, description="freeze the lower K D blocks (FreezeD)")
+    freeze: list[str] = Field(
+        default_factory=list,
+        description="layer groups of the architecture to freeze: a group name, or NAME:K for "
+        "the first K numbered groups (e.g. mapping, g_block:2, d_block:1)",
+    )
     lr_scale_transferred: float = Field(1.0, gt=0, description="lr factor for reused layers")
 
-
-class MetricRef(Strict):
-    name: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    @field_validator("freeze")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        for item in value:
+            name, _, count = item.partition(":")
+            if not name or (count and not count.isdigit()):
+                raise ValueError(f"{item!r} is not a group name or NAME:K")
+        return value
 
 
 class Experiment(Strict):
     """A full experiment: domain + architecture (+ optional initial checkpoint)."""
 
-    domain: PluginRef = PluginRef(name="se_france")
-    architecture: PluginRef = PluginRef(name="stylegan2")
+    domain: PluginRef
+    architecture: PluginRef
     training: TrainingConfig = TrainingConfig()
     data: DataConfig = DataConfig()
     tracking: TrackingConfig = TrackingConfig()
     init: InitConfig | None = None
-    metrics: list[MetricRef] = Field(default_factory=list)
+    metrics: list[PluginRef] = Field(default_factory=list)
     output_dir: Path = Field(Path("runs"), description="local run folders (checkpoints, logs)")
 
     @field_validator("metrics", mode="before")
@@ -110,6 +119,59 @@ class Experiment(Strict):
         if isinstance(value, list):
             return [{"name": v.strip()} if isinstance(v, str) else v for v in value]
         return value
+
+
+# -- keys renamed since the first release ---------------------------------------------------
+#: (old dotted key, new dotted key); a list value under ``init.freeze`` is built separately
+RENAMED_KEYS: tuple[tuple[str, str], ...] = (
+    ("training.lr_g", "architecture.options.lr_g"),
+    ("training.lr_d", "architecture.options.lr_d"),
+    ("training.betas", "architecture.options.betas"),
+)
+#: old ``init`` switches and the layer-group entry of ``init.freeze`` each one becomes
+RENAMED_FREEZE: tuple[tuple[str, str], ...] = (
+    ("freeze_mapping", "mapping"),
+    ("freeze_g_blocks", "g_block"),
+    ("freeze_d_blocks", "d_block"),
+)
+
+
+def migrate_experiment_dict(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Move keys of older experiment files (and older checkpoints) to where they live now.
+
+    Returns the migrated copy and one note per moved key, so a user's file keeps working
+    and the user is told what to change.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    notes = []
+    for old, new in RENAMED_KEYS:
+        section, key = old.split(".")
+        node = data.get(section)
+        if isinstance(node, dict) and key in node:
+            value = node.pop(key)
+            target = data
+            for part in new.split(".")[:-1]:
+                target = target.setdefault(part, {}) if isinstance(target, dict) else target
+            if isinstance(target, dict):
+                target.setdefault(new.split(".")[-1], value)
+            notes.append(f"{old} is now {new}")
+    init = data.get("init")
+    if isinstance(init, dict):
+        freeze = list(init.get("freeze") or [])
+        for old, group in RENAMED_FREEZE:
+            if old not in init:
+                continue
+            value = init.pop(old)
+            if value is True:
+                freeze.append(group)
+            elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                freeze.append(f"{group}:{value}")
+            notes.append(f"init.{old} is now an entry of init.freeze")
+        if freeze:
+            init["freeze"] = freeze
+    return data, notes
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -197,6 +259,16 @@ def validate_plugin_options(exp: Experiment, registry: Registry, source: str) ->
 def build_experiment(
     data: dict[str, Any], source: str = "<config>", registry: Registry | None = None
 ) -> Experiment:
+    data, notes = migrate_experiment_dict(data)
+    defaults = read_mapping(DEFAULT_EXPERIMENT)
+    for key in ("domain", "architecture"):  # a file may name only what it changes
+        section = data.get(key)
+        if section is None:
+            data[key] = defaults[key]
+        elif isinstance(section, dict) and "name" not in section:
+            data[key] = {**defaults[key], **section}
+    for note in notes:
+        print(f"warning: {source}: {note}; please update the file", file=sys.stderr)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:
@@ -239,7 +311,7 @@ def experiment_schema(registry: Registry | None = None) -> dict[str, Any]:
     schema = Experiment.model_json_schema(by_alias=True)
     registry = registry or get_registry()
     plugins: dict[str, Any] = {}
-    for kind in ("domain", "architecture", "metric"):
+    for kind in KINDS:
         for name in registry.names(kind):
             plugins[f"{kind}:{name}"] = registry.get(kind, name).Options.model_json_schema()
     schema["x-gensemble-plugin-options"] = plugins

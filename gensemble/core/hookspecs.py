@@ -1,38 +1,40 @@
-"""pluggy hook specifications: the contract between the core and every plugin package.
+"""pluggy hook specifications, one per plugin kind of :mod:`gensemble.core.kinds`.
 
-A plugin package (built-in or a partner's pip package) exposes a module through the
-entry-point group ``gensemble`` and implements any of these hooks, each returning the
-plugin classes it provides.  The core never imports a plugin directly.
+A plugin package (built-in or a partner's pip package) exposes one module per plugin
+family through the entry-point group ``gensemble`` and implements any of these hooks,
+each returning the plugins it provides (classes, or instances for data kinds).  The
+core never imports a plugin directly.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pluggy
+
+from gensemble.core.kinds import HOOK_FOR_KIND, KINDS, Kind
 
 PROJECT = "gensemble"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-class GensembleHookSpecs:
-    """Hooks a plugin module may implement."""
+def _spec(kind: Kind) -> Any:
+    def hook() -> list[Any]:
+        raise NotImplementedError  # pragma: no cover - a specification, never called
 
-    @hookspec
-    def gensemble_domains(self) -> list[type]:
-        """Return :class:`~gensemble.core.plugin_types.DomainPlugin` subclasses."""
-
-    @hookspec
-    def gensemble_architectures(self) -> list[type]:
-        """Return :class:`~gensemble.core.plugin_types.ArchitecturePlugin` subclasses."""
-
-    @hookspec
-    def gensemble_metrics(self) -> list[type]:
-        """Return :class:`~gensemble.core.plugin_types.MetricPlugin` subclasses."""
+    what = "instances" if kind.instances else "subclasses"
+    hook.__name__ = hook.__qualname__ = kind.hook
+    hook.__doc__ = f"Return {kind.base.__name__} {what}: {kind.doc}."
+    return hookspec(hook)
 
 
-#: hook name for each plugin kind
-HOOK_FOR_KIND: dict[str, str] = {
-    "domain": "gensemble_domains",
-    "architecture": "gensemble_architectures",
-    "metric": "gensemble_metrics",
-}
+#: the hook specifications, one function per kind
+GensembleHookSpecs = type(
+    "GensembleHookSpecs",
+    (),
+    {"__doc__": "Hooks a plugin module may implement."}
+    | {k.hook: staticmethod(_spec(k)) for k in KINDS.values()},
+)
+
+__all__ = ["HOOK_FOR_KIND", "PROJECT", "GensembleHookSpecs", "hookimpl", "hookspec"]

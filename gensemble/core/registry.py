@@ -1,9 +1,10 @@
 """Plugin registries built from the ``gensemble`` entry-point group through pluggy.
 
-Entry points are loaded one by one (the same group pluggy's
-``load_setuptools_entrypoints`` reads) so that a plugin package that fails to import,
-or a plugin that registers a name already taken, is recorded with its error and
-listed by ``gensemble plugins`` instead of breaking the CLI or the other plugins.
+Entry points are loaded one by one (one per plugin family) so that a family that fails to
+import (a missing optional dependency, a partner's bug), a plugin that registers a name
+already taken, or a hook whose name matches no kind (a typo pluggy would silently ignore)
+is recorded with its error and listed by ``gensemble plugins`` instead of breaking the CLI
+or the other plugins.
 """
 
 from __future__ import annotations
@@ -18,21 +19,23 @@ from typing import Any
 import pluggy
 
 from gensemble.core.errors import UserError, one_line
-from gensemble.core.hookspecs import HOOK_FOR_KIND, PROJECT, GensembleHookSpecs
-
-KINDS: tuple[str, ...] = tuple(HOOK_FOR_KIND)
+from gensemble.core.hookspecs import PROJECT, GensembleHookSpecs
+from gensemble.core.kinds import KINDS, Kind
 
 
 @dataclass
 class PluginInfo:
-    """One row of ``gensemble plugins``: a plugin class, who provides it, or why it failed."""
+    """One row of ``gensemble plugins``: a plugin, who provides it, or why it failed.
+
+    ``cls`` is the plugin class, or the instance for kinds whose hooks return data.
+    """
 
     kind: str
     name: str
     distribution: str
     version: str
     description: str
-    cls: type | None = None
+    cls: Any = None
     error: str | None = None
 
     @property
@@ -41,12 +44,11 @@ class PluginInfo:
 
 
 class Registry:
-    """All plugins of the three kinds, with the errors met while loading them."""
+    """All plugins of every kind, with the errors met while loading them."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(GensembleHookSpecs)
-        self._sources: dict[int, tuple[str, str]] = {}
         self.entries: list[PluginInfo] = []
         self._by_kind: dict[str, dict[str, PluginInfo]] = {k: {} for k in KINDS}
 
@@ -58,18 +60,8 @@ class Registry:
             version = ep.dist.version if ep.dist is not None else "?"
             try:
                 module = ep.load()
-            except Exception as exc:  # a broken partner package must not break the CLI
-                self.entries.append(
-                    PluginInfo(
-                        "?",
-                        ep.name,
-                        dist,
-                        version,
-                        f"entry point {ep.value}",
-                        None,
-                        f"import failed: {type(exc).__name__}: {one_line(exc)}",
-                    )
-                )
+            except Exception as exc:  # a broken family must not break the CLI
+                self._error("?", ep.name, dist, version, f"import failed ({ep.value})", exc)
                 continue
             self.register_module(module, name=f"{dist}:{ep.name}", dist=dist, version=version)
 
@@ -80,53 +72,81 @@ class Registry:
         try:
             self.pm.register(module, name=name)
         except Exception as exc:
-            self.entries.append(
-                PluginInfo(
-                    "?", name, dist, version, "", None, f"registration failed: {one_line(exc)}"
-                )
-            )
+            self._error("?", name, dist, version, "registration failed", exc)
             return
-        self._sources[id(module)] = (dist, version)
-        for kind, hook_name in HOOK_FOR_KIND.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
+        self._check_unknown_hooks(module, name, dist, version)
+        for kind in KINDS.values():
+            for impl in getattr(self.pm.hook, kind.hook).get_hookimpls():
                 if impl.plugin is module:
                     self._collect(kind, impl.function, dist, version, name)
 
-    def _collect(self, kind: str, fn: Any, dist: str, version: str, source: str) -> None:
-        from gensemble.core.plugin_types import BASE_FOR_KIND
-
-        try:
-            classes = list(fn() or [])
-        except Exception as exc:
+    def _check_unknown_hooks(self, module: Any, name: str, dist: str, version: str) -> None:
+        """pluggy's ``check_pending``, but every misspelt hook is recorded, none raised."""
+        known = [k.hook for k in KINDS.values()]
+        for hook_name, caller in vars(self.pm.hook).items():
+            if hook_name in known or getattr(caller, "spec", None) is not None:
+                continue
+            if not any(i.plugin is module for i in caller.get_hookimpls()):
+                continue
+            close = difflib.get_close_matches(hook_name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
             self.entries.append(
                 PluginInfo(
-                    kind,
-                    source,
+                    "?",
+                    name,
                     dist,
                     version,
                     "",
                     None,
-                    f"hook failed: {type(exc).__name__}: {one_line(exc)}",
+                    f"unknown hook {hook_name!r}{hint} (hooks: {', '.join(known)})",
                 )
             )
+
+    def _error(
+        self, kind: str, name: str, dist: str, version: str, what: str, exc: BaseException
+    ) -> None:
+        detail = f"{what}: {type(exc).__name__}: {one_line(exc)}"
+        self.entries.append(PluginInfo(kind, name, dist, version, "", None, detail))
+
+    def _collect(self, kind: Kind, fn: Any, dist: str, version: str, source: str) -> None:
+        try:
+            provided = list(fn() or [])
+        except Exception as exc:
+            self._error(kind.name, source, dist, version, "hook failed", exc)
             return
-        base = BASE_FOR_KIND[kind]
-        for cls in classes:
-            name = getattr(cls, "name", None) or getattr(cls, "__name__", "?")
-            doc = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
-            info = PluginInfo(kind, name, dist, version, doc, cls)
-            if not (isinstance(cls, type) and issubclass(cls, base)):
-                info.cls, info.error = None, f"not a subclass of {base.__name__}"
-            elif name in self._by_kind[kind]:
-                first = self._by_kind[kind][name]
+        for obj in provided:
+            name = getattr(obj, "name", None) or getattr(obj, "__name__", "?")
+            doc = getattr(obj, "description", "") or (obj.__doc__ or "").strip().split("\n")[0]
+            info = PluginInfo(kind.name, str(name), dist, version, doc, obj)
+            problem = self._invalid(kind, obj)
+            if problem:
+                info.cls, info.error = None, problem
+            elif info.name in self._by_kind[kind.name]:
+                first = self._by_kind[kind.name][info.name]
                 info.cls = None
                 info.error = (
-                    f"duplicate {kind} name {name!r} (already provided by {first.distribution})"
+                    f"duplicate {kind.name} name {info.name!r} "
+                    f"(already provided by {first.distribution})"
                 )
             else:
-                self._by_kind[kind][name] = info
+                self._by_kind[kind.name][info.name] = info
             self.entries.append(info)
+
+    @staticmethod
+    def _invalid(kind: Kind, obj: Any) -> str | None:
+        base = kind.base
+        if kind.instances:
+            if isinstance(obj, base):
+                check = getattr(obj, "validate", None)
+                try:
+                    check() if callable(check) else None
+                except Exception as exc:
+                    return f"invalid definition: {one_line(exc)}"
+                return None
+            return f"not an instance of {base.__name__}"
+        if isinstance(obj, type) and issubclass(obj, base):
+            return None
+        return f"not a subclass of {base.__name__}"
 
     # -- lookup ----------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -138,10 +158,15 @@ class Registry:
         except KeyError:
             raise UserError(unknown_name_message(kind, name, self.names(kind))) from None
 
-    def get(self, kind: str, name: str) -> type:
-        cls = self.info(kind, name).cls
-        assert cls is not None
-        return cls
+    def get(self, kind: str, name: str) -> Any:
+        """The plugin class (or instance, for data kinds) registered under ``name``."""
+        obj = self.info(kind, name).cls
+        assert obj is not None
+        return obj
+
+    def all(self, kind: str) -> list[Any]:
+        """Every working plugin of a kind, by name."""
+        return [self._by_kind[kind][n].cls for n in self.names(kind)]
 
 
 def unknown_name_message(kind: str, name: str, available: list[str]) -> str:

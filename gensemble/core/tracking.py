@@ -5,8 +5,11 @@
 * :meth:`Tracker.check` fails fast (``UserError`` naming the URI) when the store cannot be
   reached, before any training starts.
 * Once a run is going, a tracking outage never stops training: every call is guarded,
-  a single warning is printed, metrics are kept in a local journal (``metrics.jsonl`` in
-  the run folder) and replayed when the server answers again, so nothing is lost.
+  a single warning is printed, and metrics are held in memory and re-sent when the server
+  answers again.  Every point is also appended to a journal (``metrics.jsonl`` in the run
+  folder); :meth:`Tracker.replay_journal` sends the journalled points the server lacks,
+  which a resumed run does at its start, so points survive a process that died during an
+  outage.
 """
 
 from __future__ import annotations
@@ -191,6 +194,16 @@ class Tracker:
             ) from None
         return self.run_id
 
+    def attach(self, run_id: str) -> None:
+        """Log into an existing run without touching its status (``gensemble evaluate``
+        on a run that is still training, or was killed, leaves it as it is)."""
+        self.check(create=False)
+        try:
+            self.client.get_run(run_id)
+        except Exception as exc:
+            raise UserError(f"run {run_id} not found in {self.uri}: {one_line(exc)}") from None
+        self.run_id = run_id
+
     def end(self, status: str = "FINISHED") -> None:
         self.flush()
         self._guard("end run", lambda: self.client.set_terminated(self.run_id, status=status))
@@ -259,9 +272,46 @@ class Tracker:
             "log artifact", lambda: self.client.log_artifact(self.run_id, str(path), artifact_path)
         )
 
+    def replay_journal(self) -> int:
+        """Send the journalled points the run lacks on the server; returns how many.
+
+        A point is identified by (key, step, timestamp), so replaying twice, or replaying
+        points that did reach the server, adds nothing.
+        """
+        if self.journal is None or not self.journal.is_file() or self.run_id is None:
+            return 0
+        rows = sorted(set(read_journal(self.journal)), key=lambda r: (r[2], r[3]))
+        have: set[tuple[str, int, int]] = set()
+        for key in sorted({r[0] for r in rows}):
+            history: list[Any] = []
+            ok = self._guard(
+                "read metric history",
+                lambda k=key, h=history: h.extend(self.client.get_metric_history(self.run_id, k)),
+            )
+            if not ok:
+                return 0  # server down: the journal stays for a later replay
+            have |= {(key, int(m.step), int(m.timestamp)) for m in history}
+        missing = [r for r in rows if (r[0], r[3], r[2]) not in have]
+        self._pending.extend(missing)
+        self.flush()
+        return len(missing)
+
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def read_journal(path: Path) -> list[tuple[str, float, int, int]]:
+    """(key, value, timestamp ms, step) of every readable line of a metrics journal; a
+    line cut by a crash is skipped."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            d = json.loads(line)
+            rows.append((str(d["key"]), float(d["value"]), int(d["timestamp"]), int(d["step"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return rows
 
 
 def start_ui(uri: str | None, port: int = 5000) -> int:

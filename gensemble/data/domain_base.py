@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
+from gensemble.api.plugins import DomainPlugin, PluginOptions
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import DomainPlugin, PluginOptions
 from gensemble.data.grid import Grid
 from gensemble.data.variables import STANDARD_VARIABLES, Variable
 

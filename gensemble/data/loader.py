@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, get_worker_info
+from torch.utils.data import Dataset, get_worker_info
 
 from gensemble.core.errors import UserError
 from gensemble.data.normalize import Normalizer
@@ -85,61 +85,6 @@ class StoreDataset(Dataset):
 
     def __getitems__(self, items: list[int]) -> torch.Tensor:
         return self._load(self.indices[np.asarray(items)])
-
-
-def _batch_as_is(batch: torch.Tensor) -> torch.Tensor:
-    return batch
-
-
-def make_loader(
-    dataset: StoreDataset,
-    batch_size: int,
-    num_workers: int = 0,
-    shuffle: bool = True,
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    pin_memory: bool | None = None,
-    drop_last: bool = True,
-    workers: str = "thread",
-) -> DataLoader | ThreadedLoader:
-    """Batches of (B, C, H, W) tensors; shards across ranks when world_size > 1.
-
-    ``workers="thread"`` (default) uses :class:`ThreadedLoader`; ``"process"`` a torch
-    DataLoader with worker processes.
-    """
-    if world_size > 1:
-        sampler = DistributedSampler(
-            dataset,
-            num_replicas=world_size,
-            rank=rank,
-            shuffle=shuffle,
-            seed=seed,
-            drop_last=drop_last,
-        )
-    else:
-        g = torch.Generator().manual_seed(seed)
-        sampler = RandomSampler(dataset, generator=g) if shuffle else None
-    if pin_memory is None:
-        pin_memory = torch.cuda.is_available()
-    if workers == "thread" and num_workers > 0:
-        from torch.utils.data import BatchSampler, SequentialSampler
-
-        base = sampler if sampler is not None else SequentialSampler(dataset)
-        return ThreadedLoader(
-            dataset, BatchSampler(base, batch_size, drop_last), num_workers, pin_memory=pin_memory
-        )
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=_batch_as_is,
-        pin_memory=pin_memory,
-        drop_last=drop_last,
-        persistent_workers=num_workers > 0,
-        prefetch_factor=4 if num_workers > 0 else None,
-    )
 
 
 class ThreadedLoader:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gensemble.api.plugins import DomainPlugin
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import DomainPlugin
 from gensemble.core.progress import progress
 from gensemble.data.readers import RawSource, open_source
 from gensemble.data.regrid import Regridder, make_regridder

@@ -19,8 +19,6 @@ Target points with no source are NaN; their count is reported by :attr:`Regridde
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,6 +28,7 @@ import pyproj
 import scipy.sparse as sp
 from scipy.spatial import Delaunay, cKDTree
 
+from gensemble.core.atomic import atomic_path
 from gensemble.core.cache import cache_root
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
@@ -270,11 +269,8 @@ def make_regridder(
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # damaged cache entry: recompute
     w = compute_weights(src, dst, method)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
-    os.close(fd)
-    sp.save_npz(tmp, w)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sp.save_npz(tmp, w)
     return Regridder(w, src_shape, dst.shape, method)
 
 
@@ -314,8 +310,7 @@ def write_esmf_weights(regridder: Regridder, path: Path) -> None:
     import netCDF4
 
     coo = regridder.weights.tocoo()
-    tmp = Path(path).with_suffix(".tmp.nc")
-    with netCDF4.Dataset(tmp, "w") as nc:
+    with atomic_path(Path(path)) as tmp, netCDF4.Dataset(tmp, "w") as nc:
         nc.createDimension("n_s", coo.nnz)
         nc.createDimension("src_grid_rank", 2)
         nc.createDimension("dst_grid_rank", 2)
@@ -327,4 +322,3 @@ def write_esmf_weights(regridder: Regridder, path: Path) -> None:
         dg = nc.createVariable("dst_grid_dims", "i4", ("dst_grid_rank",))
         dg[:] = list(regridder.dst_shape[::-1])
         nc.title = f"gensemble {regridder.method} weights"
-    os.replace(tmp, path)

@@ -358,3 +358,18 @@ class Store:
             "time_range": [str(self.times().min()), str(self.times().max())],
             "static": sorted(self.static()),
         }
+
+
+def check_store_matches(
+    store: Store, variables: list[str], shape: tuple[int, ...], what: str, hint: str = ""
+) -> None:
+    """Refuse a store whose variables or grid size differ from what ``what`` expects
+    (a domain's configuration, a model's checkpoint); one line naming both sides."""
+    if store.variable_names == list(variables) and tuple(store.shape[1:]) == tuple(shape[-2:]):
+        return
+    have = f"{','.join(store.variable_names)} on {store.shape[1]}x{store.shape[2]}"
+    want = f"{','.join(variables)} on {shape[-2]}x{shape[-1]}"
+    raise UserError(
+        f"data store {store.path} holds {have} but {what} gives {want}"
+        + (f"; {hint}" if hint else "")
+    )

@@ -25,13 +25,13 @@ The model, per forecast case (date) and member, on the domain grid with spacing 
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from gensemble.core.plugin_types import DomainPlugin
+from gensemble.api.plugins import DomainPlugin
 from gensemble.core.progress import progress
+from gensemble.data.cf import to_cf_dataset
 from gensemble.data.grid import Grid
 
 
@@ -131,58 +131,5 @@ def synth_ensemble(
             for n in names:
                 out[n][d] = fields[n]
             bar.advance(task)
-    return to_cf_dataset(
-        grid, out, ref + lead * np.timedelta64(1, "h"), ref, np.arange(n_members), orog, domain
-    )
-
-
-def to_cf_dataset(
-    grid: Grid,
-    fields: dict[str, np.ndarray],
-    valid: np.ndarray,
-    ref: np.ndarray,
-    members: np.ndarray,
-    orog: np.ndarray | None,
-    domain: DomainPlugin,
-) -> xr.Dataset:
-    """CF-compliant dataset (time, member, y, x) on the domain grid with its grid mapping."""
-    from gensemble.data.variables import cf_attrs
-
-    coords = {
-        "time": ("time", valid.astype("datetime64[ns]"), {"standard_name": "time"}),
-        "member": ("member", members.astype(np.int32), {"long_name": "ensemble member"}),
-        **grid.cf_coordinates(),
-    }
-    data_vars: dict[str, tuple] = {
-        name: (("time", "member", "y", "x"), arr, cf_attrs(name)) for name, arr in fields.items()
-    }
-    data_vars["crs"] = ((), np.int32(0), grid.cf_grid_mapping())
-    data_vars["forecast_reference_time"] = (
-        "time",
-        ref.astype("datetime64[ns]"),
-        {"standard_name": "forecast_reference_time"},
-    )
-    if orog is not None:
-        data_vars["altitude"] = (
-            ("y", "x"),
-            orog.astype(np.float32),
-            {"units": "m", "standard_name": "surface_altitude", "grid_mapping": "crs"},
-        )
-    ds = xr.Dataset(data_vars, coords)
-    ds.attrs.update(
-        {
-            "Conventions": "CF-1.8",
-            "title": f"gensemble ensemble on {domain.name}",
-            "gensemble_domain": domain.name,
-        }
-    )
-    return ds
-
-
-def write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """Write atomically (temp file + rename) with compression."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars if ds[v].ndim >= 2}
-    ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
-    tmp.replace(path)
+    valid = ref + lead * np.timedelta64(1, "h")
+    return to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)

@@ -15,6 +15,7 @@ from typing import Any
 
 from gensemble.core.errors import UserError
 from gensemble.core.tracking import TAG_DOMAIN, TAG_SOURCE_DOMAIN, TAG_SOURCE_STEP
+from gensemble.evaluation.result import EVAL_PREFIX
 
 
 @dataclass
@@ -55,16 +56,17 @@ def choose_metrics(runs: list[RunCurves], requested: list[str]) -> list[str]:
     if requested:
         chosen = []
         for key in requested:
-            hit = key if key in common else f"eval/{key}" if f"eval/{key}" in common else None
+            full = f"{EVAL_PREFIX}{key}"
+            hit = key if key in common else full if full in common else None
             if hit is None:
-                keys = sorted(common, key=lambda k: (not k.startswith("eval/"), k))
+                keys = sorted(common, key=lambda k: (not k.startswith(EVAL_PREFIX), k))
                 avail = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "") or "none"
                 raise UserError(
                     f"compare: metric {key!r} is not logged by every run; common: {avail}"
                 )
             chosen.append(hit)
         return chosen
-    chosen = sorted(k for k in common if k.startswith("eval/"))
+    chosen = sorted(k for k in common if k.startswith(EVAL_PREFIX))
     return chosen or sorted(k for k in common if k.startswith("loss_"))
 
 

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+#: prefix of evaluation scalars in MLflow (``eval/swd/mean``), read back by ``compare``
+EVAL_PREFIX = "eval/"
+
 
 @dataclass
 class MetricResult:
@@ -33,3 +36,7 @@ class MetricResult:
     def finite_scalars(self) -> dict[str, float]:
         """Scalars MLflow can store (it refuses NaN in some backends)."""
         return {k: v for k, v in self.scalars.items() if math.isfinite(v)}
+
+    def tracked_scalars(self) -> dict[str, float]:
+        """Finite scalars under their MLflow names (``eval/...``)."""
+        return {f"{EVAL_PREFIX}{k}": v for k, v in self.finite_scalars().items()}

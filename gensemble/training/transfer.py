@@ -1,6 +1,6 @@
 """Start a run from a checkpoint trained on another domain (transfer learning).
 
-Only the :class:`~gensemble.core.model_api.GenerativeModel` contract is used, so any
+Only the :class:`~gensemble.api.capabilities.Transferable` capability is used, so any
 architecture that describes its layers transfers the same way:
 
 * **variables** are matched by name: layers listed by ``channel_layers()`` get the
@@ -12,10 +12,10 @@ architecture that describes its layers transfers the same way:
   whose shape changed are re-created;
 * **normalisation** always comes from the target store (the trainer's normaliser); the
   source's statistics are never read;
-* **strategies**: freeze the mapping network, the first K generator blocks, the lower K
-  discriminator blocks (FreezeD, Mo et al. 2020), and scale the learning rate of
-  transferred parameters.  Only fully transferred parameters are frozen: a re-created or
-  partly fresh layer always trains.
+* **strategies**: freeze layer groups the architecture names (for StyleGAN2: the mapping
+  network, the first K generator blocks, the lower K discriminator blocks as in FreezeD,
+  Mo et al. 2020), and scale the learning rate of transferred parameters.  Only fully
+  transferred parameters are frozen: a re-created or partly fresh layer always trains.
 
 Everything decided here goes into a JSON report that is logged to MLflow, stored in every
 checkpoint's metadata (so a resumed transfer run freezes and scales exactly the same
@@ -30,13 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import ValidationError
 
-from gensemble.core.config import InitConfig
+from gensemble.api.capabilities import Transferable, require
+from gensemble.api.model import GenerativeModel
+from gensemble.core.config import Experiment, InitConfig
 from gensemble.core.errors import UserError
-from gensemble.core.model_api import GenerativeModel
-from gensemble.training.checkpoint import load_checkpoint
-from gensemble.training.models import build_model, model_tensors, resolve_checkpoint
+from gensemble.inference.checkpoint_io import load_checkpoint, model_tensors
+from gensemble.inference.loaded import build_model
+from gensemble.inference.metadata import CheckpointMeta
+from gensemble.inference.resolve import resolve_checkpoint
 
 
 def layout_of(arch: str, options: dict[str, Any], shape: list[int]) -> GenerativeModel:
@@ -44,11 +46,8 @@ def layout_of(arch: str, options: dict[str, Any], shape: list[int]) -> Generativ
     try:
         with torch.device("meta"):
             return build_model(arch, options, shape)
-    except ValidationError as exc:  # e.g. a checkpoint written by another version
-        raise UserError(
-            f"the checkpoint's {arch} options are not valid here: "
-            f"{'; '.join(e['msg'] + ' ' + '.'.join(map(str, e['loc'])) for e in exc.errors())}"
-        ) from None
+    except UserError as exc:  # e.g. options of a checkpoint written by another version
+        raise UserError(f"the checkpoint's {exc}") from None
 
 
 def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -57,7 +56,7 @@ def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 def check_compatible(
     path: Path,
-    meta: dict[str, Any],
+    meta: CheckpointMeta,
     arch: str,
     options: dict[str, Any],
     model: GenerativeModel,
@@ -68,13 +67,12 @@ def check_compatible(
     The source's options are laid out on the *target* shape: any difference from the
     target model is then due to the options, not the grid or the variables.
     """
-    src = meta.get("architecture", {})
-    if src.get("name") != arch:
+    if meta.architecture.name != arch:
         raise UserError(
-            f"init.from {path}: checkpoint of architecture {src.get('name')!r} cannot "
+            f"init.from {path}: checkpoint of architecture {meta.architecture.name!r} cannot "
             f"initialise {arch!r}"
         )
-    src_options = src.get("options", {})
+    src_options = meta.architecture.options
     got, want = shapes(layout_of(arch, src_options, shape)), shapes(model)
     if got == want:
         return
@@ -136,16 +134,18 @@ class Adapted:
 
 
 def adapt_state(
-    model: GenerativeModel,
+    model: Transferable,
     variables: list[str],
     src_state: dict[str, torch.Tensor],
-    src_meta: dict[str, Any],
+    src_meta: CheckpointMeta,
 ) -> Adapted:
     """Load ``src_state`` into ``model`` across a change of variables and grid size."""
-    arch = src_meta["architecture"]
-    src_layout = layout_of(arch["name"], arch.get("options", {}), src_meta["shape"])
+    arch = src_meta.architecture
+    src_layout = require(
+        layout_of(arch.name, arch.options, src_meta.shape), Transferable, "init.from"
+    )
     by_key = {src_layout.transfer_key(n): n for n in src_state}
-    src_vars: list[str] = src_meta["variables"]
+    src_vars: list[str] = src_meta.variables
     channels = model.channel_layers()
     size_dependent = model.size_dependent()
     params = {n for n, _ in model.named_parameters()}
@@ -183,68 +183,71 @@ def adapt_state(
     return done
 
 
+def resolve_groups(groups: dict[str, list[str]], freeze: list[str]) -> list[str]:
+    """Group names from ``init.freeze`` entries: a name, or ``NAME:K`` for the first K of
+    the numbered groups ``NAME0``, ``NAME1``..."""
+    chosen: list[str] = []
+    for item in freeze:
+        name, _, count = item.partition(":")
+        if count:
+            k = int(count)
+            available = sum(1 for g in groups if g[len(name) :].isdigit() and g.startswith(name))
+            if k > available:
+                raise UserError(
+                    f"init.freeze {item}: the model on this grid has {available} {name} groups"
+                )
+            chosen += [f"{name}{i}" for i in range(k)]
+        elif name in groups:
+            chosen.append(name)
+        else:
+            raise UserError(
+                f"init.freeze {item!r}: no such layer group (this architecture has "
+                f"{', '.join(sorted(groups)) or 'none'})"
+            )
+    return chosen
+
+
 def frozen_parameters(
-    model: GenerativeModel, init: InitConfig, transferred: list[str]
+    model: Transferable, init: InitConfig, transferred: list[str]
 ) -> tuple[list[str], list[str]]:
     """(frozen, kept trainable because not fully transferred) for the chosen strategy."""
     groups = model.layer_groups()
-    chosen: list[str] = []
-    if init.freeze_mapping:
-        if "mapping" not in groups:
-            raise UserError("init.freeze_mapping: this architecture has no mapping network")
-        chosen.append("mapping")
-    for kind, k, label, what in (
-        ("g_block", init.freeze_g_blocks, "init.freeze_g_blocks", "generator"),
-        ("d_block", init.freeze_d_blocks, "init.freeze_d_blocks", "discriminator"),
-    ):
-        available = sum(1 for g in groups if g.startswith(kind))
-        if k > available:
-            raise UserError(f"{label}={k} but the model on this grid has {available} {what} blocks")
-        chosen += [f"{kind}{i}" for i in range(k)]
-    prefixes = [p for g in chosen for p in groups[g]]
-    selected = [n for n, _ in model.named_parameters() if any(n.startswith(p) for p in prefixes)]
+    prefixes = [p for g in resolve_groups(groups, init.freeze) for p in groups[g]]
+    names = [n for n, _ in model.named_parameters()]  # type: ignore[attr-defined]
+    selected = [n for n in names if any(n.startswith(p) for p in prefixes)]
     ok = set(transferred)
     return [n for n in selected if n in ok], [n for n in selected if n not in ok]
 
 
 def strategy_name(init: InitConfig) -> str:
-    parts = []
-    if init.freeze_mapping:
-        parts.append("freeze_mapping")
-    if init.freeze_g_blocks:
-        parts.append(f"freeze_g_blocks={init.freeze_g_blocks}")
-    if init.freeze_d_blocks:
-        parts.append(f"freezeD={init.freeze_d_blocks}")
+    parts = [f"freeze={','.join(init.freeze)}"] if init.freeze else []
     if init.lr_scale_transferred != 1.0:
         parts.append(f"lr_scale_transferred={init.lr_scale_transferred:g}")
     return "+".join(parts) or "finetune_all"
 
 
 def initialise(
-    model: GenerativeModel,
-    init: InitConfig,
-    arch: str,
-    options: dict[str, Any],
-    variables: list[str],
-    shape: list[int],
-    tracking_uri: str | None,
-    experiment: str,
+    model: GenerativeModel, exp: Experiment, variables: list[str], shape: list[int]
 ) -> dict[str, Any]:
     """Load, adapt and freeze; returns the report stored with every checkpoint."""
-    path = resolve_checkpoint(init.from_, tracking_uri, experiment, init.which)
+    init = exp.init
+    assert init is not None
+    arch, options = exp.architecture.name, exp.architecture.options
+    target = require(model, Transferable, "transfer (init.from)")
+    path = resolve_checkpoint(init.from_, exp.tracking.uri, exp.tracking.experiment, init.which)
     tensors, meta = load_checkpoint(path)
     check_compatible(path, meta, arch, options, model, shape)
-    done = adapt_state(model, variables, model_tensors(tensors), meta)
-    frozen, fresh_in_frozen = frozen_parameters(model, init, done.transferred)
+    done = adapt_state(target, variables, model_tensors(tensors), meta)
+    frozen, fresh_in_frozen = frozen_parameters(target, init, done.transferred)
     model.set_trainable(set(frozen))
-    src_vars = meta["variables"]
+    src_vars = meta.variables
     return {
         "from": init.from_,
         "checkpoint": str(path),
-        "source_run_id": meta.get("run_id"),
-        "source_domain": meta["domain"]["name"],
-        "source_step": meta["step"],
-        "source_shape": meta["shape"],
+        "source_run_id": meta.run_id,
+        "source_domain": meta.domain.name,
+        "source_step": meta.step,
+        "source_shape": meta.shape,
         "source_variables": src_vars,
         "variables": {
             "kept": [v for v in variables if v in src_vars],
@@ -261,6 +264,7 @@ def initialise(
         },
         "normalisation": "target store (source statistics not used)",
         "strategy": strategy_name(init),
+        "freeze": list(init.freeze),
         "lr_scale_transferred": init.lr_scale_transferred,
         "frozen": frozen,
         "trainable_in_frozen_groups": fresh_in_frozen,

@@ -1,4 +1,5 @@
-"""Common reader interface and format dispatch."""
+"""What readers return (:class:`RawSource` of :class:`SampleBatch`) and the dispatch to the
+registered reader plugins (like xarray's backends: each says whether it can open a path)."""
 
 from __future__ import annotations
 
@@ -49,42 +50,32 @@ class RawSource:
         return self.iter_batches(variables)  # type: ignore[operator]
 
 
-FORMATS = ("auto", "netcdf", "grib", "npy")
-
-
-def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".grib", ".grb", ".grib2", ".grb2"):
-        return "grib"
-    if suffix in (".nc", ".nc4", ".netcdf"):
-        return "netcdf"
-    if suffix == ".csv" or path.is_dir():
-        return "npy"
+def has_magic(path: Path, *magics: bytes) -> bool:
+    """True when a file starts with one of ``magics`` (readers' ``can_open`` helper)."""
+    if not path.is_file():
+        return False
     with path.open("rb") as fh:
-        magic = fh.read(8)
-    if magic.startswith(b"GRIB"):
-        return "grib"
-    if magic.startswith((b"CDF", b"\x89HDF")):
-        return "netcdf"
-    raise UserError(f"{path}: cannot tell the file format (use --format netcdf|grib|npy)")
+        head = fh.read(8)
+    return any(head.startswith(m) for m in magics)
 
 
 def open_source(path: Path, fmt: str = "auto", **kwargs: object) -> RawSource:
-    """Open a raw file in any supported format."""
+    """Open a raw file with the reader named ``fmt``, or the first registered reader (by
+    priority) that says it can open it."""
+    from gensemble.core.registry import get_registry
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"input not found: {path}")
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r} (available: {', '.join(FORMATS)})")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "grib":
-        from gensemble.data.readers.grib import open_grib
-
-        return open_grib(path)
-    if fmt == "netcdf":
-        from gensemble.data.readers.netcdf_cf import open_netcdf
-
-        return open_netcdf(path)
-    from gensemble.data.readers.prototype_npy import open_prototype
-
-    return open_prototype(path, **kwargs)  # type: ignore[arg-type]
+    registry = get_registry()
+    if fmt != "auto":
+        reader = registry.get("reader", fmt)()
+    else:
+        readers = sorted(
+            (cls() for cls in registry.all("reader")), key=lambda r: (-r.priority, r.name)
+        )
+        reader = next((r for r in readers if r.can_open(path)), None)
+        if reader is None:
+            names = ", ".join(r.name for r in readers)
+            raise UserError(f"{path}: cannot tell the file format (use --format {names})")
+    return reader.open(path, **kwargs)

@@ -128,27 +128,10 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
         angle = grid_x_axis_angle(lon2, lat2)
         notes.append("x/y wind rotated from grid axes to east/north")
 
-    times = ds[tdim].values if tdim else np.array([np.datetime64("NaT")])
     nt = ds.sizes[tdim] if tdim else 1
     nm = ds.sizes[mdim] if mdim else 1
     members = ds[mdim].values.astype(int) if mdim else np.zeros(1, int)
-    ref = ds["forecast_reference_time"].values if "forecast_reference_time" in ds else None
-    if tdim == "step":
-        valid = ds["valid_time"].values if "valid_time" in ds.coords else times
-        lead = times / np.timedelta64(1, "h")
-        times = valid
-    elif ref is not None and np.issubdtype(np.asarray(ref).dtype, np.datetime64):
-        lead = (times - ref) / np.timedelta64(1, "h")
-    elif "step" in ds.coords and ds["step"].size == 1:
-        step = ds["step"].values
-        lead = np.full(
-            nt,
-            step / np.timedelta64(1, "h")
-            if np.issubdtype(np.asarray(step).dtype, np.timedelta64)
-            else float(step),
-        )
-    else:
-        lead = np.full(nt, np.nan)
+    times, lead = valid_and_lead(ds, tdim, nt)
 
     def iter_batches(variables: list[str]) -> Iterator[SampleBatch]:
         for t in range(nt):
@@ -166,7 +149,7 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
             if angle is not None and "u10" in variables and "v10" in variables:
                 iu, iv = variables.index("u10"), variables.index("v10")
                 block[:, iu], block[:, iv] = rotate_to_earth(block[:, iu], block[:, iv], angle)
-            tt = np.asarray(times[t] if tdim else times[0]).astype("datetime64[s]")
+            tt = np.asarray(times[t]).astype("datetime64[s]")
             yield SampleBatch(
                 np.ascontiguousarray(block, dtype=np.float32),
                 list(variables),
@@ -176,6 +159,50 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
             )
 
     return RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
+
+
+def _along(ds: xr.Dataset, name: str, tdim: str | None, nt: int) -> np.ndarray | None:
+    """Values of coordinate/variable ``name`` for each of the nt time steps, if it is a
+    scalar or runs along the time dimension only."""
+    if name not in ds.variables:
+        return None
+    da = ds[name]
+    if da.ndim == 0:
+        return np.full(nt, da.values)
+    if tdim is not None and da.dims == (tdim,):
+        return np.asarray(da.values)
+    return None
+
+
+def valid_and_lead(ds: xr.Dataset, tdim: str | None, nt: int) -> tuple[np.ndarray, np.ndarray]:
+    """Valid time and lead time (hours) of each time step.
+
+    CF files give ``time`` (valid) and ``forecast_reference_time``; cfgrib gives
+    ``time`` (reference), ``step`` and ``valid_time``, as dimensions or, for a single
+    message, as scalar coordinates.  Unknown lead times are NaN; an unknown valid time
+    is NaT.
+    """
+    is_timedelta = lambda a: a is not None and np.issubdtype(a.dtype, np.timedelta64)  # noqa: E731
+    is_datetime = lambda a: a is not None and np.issubdtype(a.dtype, np.datetime64)  # noqa: E731
+    step = _along(ds, "step", tdim, nt)
+    valid = _along(ds, "valid_time", tdim, nt)
+    cfgrib = is_timedelta(step) or is_datetime(valid)
+    if not is_datetime(valid):
+        valid = _along(ds, "time", tdim, nt)
+        if is_datetime(valid) and is_timedelta(step):
+            valid = valid + step  # cfgrib's time is the reference time
+    if not is_datetime(valid):
+        valid = np.full(nt, np.datetime64("NaT"))
+    ref = _along(ds, "forecast_reference_time", tdim, nt)
+    if not is_datetime(ref) and cfgrib:
+        ref = _along(ds, "time", tdim, nt)
+    if is_datetime(ref):
+        lead = (valid - ref) / np.timedelta64(1, "h")
+    elif is_timedelta(step):
+        lead = step / np.timedelta64(1, "h")
+    else:
+        lead = np.full(nt, np.nan)
+    return np.asarray(valid).astype("datetime64[ns]"), np.asarray(lead, dtype=np.float64)
 
 
 def _to_units(name: str, a: np.ndarray, attrs: dict) -> np.ndarray:

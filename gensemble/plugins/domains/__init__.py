@@ -1,11 +1,1 @@
-"""Built-in domain plugins, registered through the ``gensemble`` entry point."""
-
-from gensemble.core.hookspecs import hookimpl
-
-
-@hookimpl
-def gensemble_domains() -> list[type]:
-    from gensemble.plugins.domains.eurw1s40 import FranceExtended, SEFrance
-    from gensemble.plugins.domains.nordic import Nordic
-
-    return [SEFrance, FranceExtended, Nordic]
+"""Built-in domain plugins: one module per family, each its own entry point."""

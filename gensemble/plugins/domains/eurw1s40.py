@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from gensemble.core.hookspecs import hookimpl
 from gensemble.data.domain_base import CropOptions, CroppedGridDomain
 from gensemble.data.grid import Grid
 
@@ -55,3 +56,8 @@ class FranceExtended(SEFrance):
     name = "france_extended"
     description = "France + Corsica, 440x620 crop of AROME-EPS EURW1S40 (non-square)"
     Options = FranceExtendedOptions
+
+
+@hookimpl
+def gensemble_domains() -> list[type]:
+    return [SEFrance, FranceExtended]

@@ -13,6 +13,7 @@ from typing import Literal
 import pyproj
 from pydantic import Field
 
+from gensemble.core.hookspecs import hookimpl
 from gensemble.data.domain_base import CropOptions, CroppedGridDomain
 from gensemble.data.grid import Grid
 
@@ -59,3 +60,8 @@ class Nordic(CroppedGridDomain):
         row0 = min(max(row0, 0), g.ny - o.ny)
         col0 = min(max(col0, 0), g.nx - o.nx)
         return row0, col0, o.ny, o.nx
+
+
+@hookimpl
+def gensemble_domains() -> list[type]:
+    return [Nordic]

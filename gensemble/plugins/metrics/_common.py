@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from gensemble.api.plugins import PluginOptions
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import PluginOptions
 
 #: default event thresholds by variable (reference/metrics.md: wind 1.39-11.11 m/s,
 #: t2m 278.15-303.15 K, rain 1-50 mm/h)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.api.plugins import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks
@@ -64,3 +65,8 @@ class CorrelationLength(MetricPlugin):
         if ctx.figures:
             res.figures["corr_length"] = figures.map_panels(panels, "correlation length (km)")
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [CorrelationLength]

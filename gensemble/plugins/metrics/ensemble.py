@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from gensemble.api.plugins import MetricPlugin, PluginOptions
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks
@@ -249,3 +250,8 @@ class Brier(MetricPlugin):
             ax.legend(fontsize=6)
             res.figures["reliability"] = fig
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [CRPS, SpreadSkill, RankHistogram, Brier]

@@ -7,8 +7,9 @@ import scipy.ndimage
 import torch
 from pydantic import Field
 
+from gensemble.api.plugins import MetricPlugin, PluginOptions
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import box_mean, chunks
 from gensemble.evaluation.result import MetricResult
@@ -160,3 +161,8 @@ class RainObjects(MetricPlugin):
             res.add(f"rain_objects_fake/{key}", sf[key])
             res.add(f"rain_objects_ratio/{key}", sf[key] / sr[key] if sr[key] else np.nan)
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [Exceedance, TailQuantiles, FractionsSkillScore, RainObjects]

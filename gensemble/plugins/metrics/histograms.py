@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from gensemble.api.plugins import MetricPlugin, PluginOptions
 from gensemble.core.errors import UserError
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.result import MetricResult
@@ -79,3 +80,8 @@ class Histogram2D(MetricPlugin):
                 shown, "log10 joint frequency", cmap="magma", shared=True
             )
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [Histogram2D]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.api.plugins import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, quantiles_sorted, sorted_columns
@@ -46,3 +47,8 @@ class QuantileScore(MetricPlugin):
         if ctx.figures:
             res.figures["quantiles"] = figures.map_panels(panels, "highest quantile maps")
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [QuantileScore]

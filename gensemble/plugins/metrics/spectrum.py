@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.api.plugins import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import (
@@ -108,3 +109,8 @@ class Spectrum(MetricPlugin):
         axes[0].set_ylabel("power")
         fig.tight_layout()
         return fig
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [Spectrum]

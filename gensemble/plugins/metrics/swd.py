@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.api.plugins import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
 from gensemble.evaluation.result import MetricResult
@@ -153,3 +154,8 @@ class SlicedWasserstein(MetricPlugin):
             values.append(value)
         res.add("swd/mean", sum(values) / len(values))
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [SlicedWasserstein]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from gensemble.core.plugin_types import MetricPlugin, PluginOptions
+from gensemble.api.plugins import MetricPlugin, PluginOptions
+from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
@@ -55,3 +56,8 @@ class PointwiseW1(MetricPlugin):
         if ctx.figures:
             res.figures["w1_maps"] = figures.map_panels(maps, "pointwise W1 (units of each var)")
         return res
+
+
+@hookimpl
+def gensemble_metrics() -> list[type]:
+    return [PointwiseW1]

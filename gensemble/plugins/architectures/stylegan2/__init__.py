@@ -1,1 +1,10 @@
 """StyleGAN2 architecture plugin (Karras et al. 2020), written from the papers."""
+
+from gensemble.core.hookspecs import hookimpl
+
+
+@hookimpl
+def gensemble_architectures() -> list[type]:
+    from gensemble.plugins.architectures.stylegan2.plugin import StyleGAN2
+
+    return [StyleGAN2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from gensemble.core.model_api import BatchRandom
+from gensemble.api.model import BatchRandom
 
 
 def augment(x: torch.Tensor, p: float, rand: BatchRandom) -> torch.Tensor:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from gensemble.core.model_api import ChannelLayer, GenerativeModel, StepContext
+from gensemble.api.capabilities import ChannelLayer, LatentAccess, NoiseMode, Transferable
+from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
 
 
-class StyleGAN2Model(GenerativeModel):
+class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     architecture = "stylegan2"
 
     def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
@@ -45,23 +47,24 @@ class StyleGAN2Model(GenerativeModel):
         self.register_buffer("ada_p", torch.tensor(float(o.augment_p)))
 
     # -- interface -------------------------------------------------------------------------
-    def networks(self) -> dict[str, torch.nn.Module]:
-        return {"G": self.G, "G_ema": self.G_ema, "D": self.D}
-
-    def make_optimizers(
-        self, lr_g: float, lr_d: float, betas: tuple[float, float]
-    ) -> dict[str, torch.optim.Optimizer]:
+    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+        o = self.options
         out = {}
         for name, net, lr, k in (
-            ("G", self.G, lr_g, self.options.pl_interval),
-            ("D", self.D, lr_d, self.options.r1_interval),
+            ("G", self.G, o.lr_g, o.pl_interval),
+            ("D", self.D, o.lr_d, o.r1_interval),
         ):
+            # lazy regularisation: lr and betas rescaled by k / (k + 1) (Karras et al. 2020)
             ratio = k / (k + 1) if k > 0 else 1.0
-            params = [p for p in net.parameters() if p.requires_grad]
-            out[name] = torch.optim.Adam(
-                params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8
-            )
+            betas = (o.betas[0] ** ratio, o.betas[1] ** ratio)
+            out[name] = OptimizerSpec(list(net.parameters()), lr * ratio, betas, 1e-8)
         return out
+
+    def progress_keys(self) -> tuple[str, ...]:
+        return ("loss_G", "loss_D")
+
+    def divergence_hint(self) -> str:
+        return "lower architecture.options.lr_g/lr_d or raise architecture.options.r1_gamma"
 
     def channel_layers(self) -> dict[str, ChannelLayer]:
         out = {}
@@ -96,16 +99,6 @@ class StyleGAN2Model(GenerativeModel):
             index, rest = name[len(prefix) :].split(".", 1)
             return f"D.level{self.D.levels - int(index)}.{rest}"
         return name
-
-    def set_trainable(self, frozen: set[str]) -> None:
-        super().set_trainable(frozen)
-        self._frozen = {p for n, p in self.named_parameters() if n in frozen}
-
-    def _train(self, net: torch.nn.Module, flag: bool) -> None:
-        """requires_grad on/off for a network, frozen parameters always off."""
-        frozen = getattr(self, "_frozen", set())
-        for p in net.parameters():
-            p.requires_grad_(flag and p not in frozen)
 
     # -- sampling ---------------------------------------------------------------------------
     def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
@@ -145,8 +138,8 @@ class StyleGAN2Model(GenerativeModel):
         logs: dict[str, float] = {}
 
         # generator: main loss (+ lazy path-length regularisation)
-        self._train(self.D, False)
-        self._train(self.G, True)
+        self.enable_grad(self.D, False)
+        self.enable_grad(self.G, True)
         opt_g = optimizers["G"]
         opt_g.zero_grad(set_to_none=True)
         with self._autocast(ctx, dev):
@@ -163,8 +156,8 @@ class StyleGAN2Model(GenerativeModel):
         opt_g.step()
 
         # discriminator: main loss (+ lazy R1)
-        self._train(self.G, False)
-        self._train(self.D, True)
+        self.enable_grad(self.G, False)
+        self.enable_grad(self.D, True)
         opt_d = optimizers["D"]
         opt_d.zero_grad(set_to_none=True)
         with self._autocast(ctx, dev):
@@ -186,7 +179,7 @@ class StyleGAN2Model(GenerativeModel):
             logs["reg_r1"] = float(r1.detach())
         ctx.sync(self.D)
         opt_d.step()
-        self._train(self.G, True)
+        self.enable_grad(self.G, True)
 
         if o.augment and o.augment_target > 0:
             signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
@@ -233,15 +226,59 @@ class StyleGAN2Model(GenerativeModel):
         self.G_ema.mapping.w_avg.copy_(self.G.mapping.w_avg)
 
     @torch.no_grad()
-    def generate(
+    def sample(
         self,
         n: int,
         generator: torch.Generator,
-        truncation: float = 1.0,
         device: torch.device | str = "cpu",
+        truncation: float = 1.0,
     ) -> torch.Tensor:
         g = self.G_ema
         z = torch.randn(n, g.z_dim, generator=generator).to(device)
         ws = g.ws_from_z(z, truncation)
         noise = g.draw_noise(n, None, generator, torch.device(device))
         return g.synthesis(ws, noise).float()
+
+    # -- latent access (inversion, enrichment) ---------------------------------------------
+    @property
+    def z_dim(self) -> int:  # type: ignore[override]
+        return self.G.z_dim
+
+    @property
+    def w_dim(self) -> int:  # type: ignore[override]
+        return self.G.w_dim
+
+    def num_styles(self) -> int:
+        return self.G.num_ws
+
+    def style_levels(self) -> list[tuple[int, int]]:
+        # each block's convolutions take one row, its output layer the next; the last
+        # output layer's row is the extra final one, at the finest level
+        g, levels = self.G, []
+        for i, block in enumerate(g.blocks):
+            hw = (g.h0 * 2**i, g.w0 * 2**i)
+            levels += [hw] if block.first else [hw, hw]
+        return levels + [levels[-1]]
+
+    def map_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        return self.G_ema.ws_from_z(z, truncation)
+
+    def noise_shapes(self) -> list[tuple[int, int]]:
+        return self.G_ema.noise_shapes()
+
+    def synthesize(
+        self,
+        ws: torch.Tensor,
+        noise: Sequence[torch.Tensor] | NoiseMode = "zero",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        g = self.G_ema
+        if noise == "random":
+            maps = g.draw_noise(ws.shape[0], None, generator, ws.device)
+        elif noise == "zero":
+            maps = [None] * len(g.noise_shapes())
+        else:
+            maps = list(noise)
+            if len(maps) != len(g.noise_shapes()):
+                raise ValueError(f"{len(maps)} noise maps given, {len(g.noise_shapes())} needed")
+        return g.synthesis(ws, maps)

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from gensemble.core.model_api import BatchRandom
+from gensemble.api.model import BatchRandom
 from gensemble.plugins.architectures.stylegan2.layers import (
     EqualConv2d,
     EqualLinear,

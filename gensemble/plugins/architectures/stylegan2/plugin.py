@@ -6,11 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from gensemble.core.plugin_types import ArchitecturePlugin, PluginOptions
+from gensemble.api.plugins import ArchitecturePlugin, PluginOptions
 from gensemble.plugins.architectures.stylegan2.model import StyleGAN2Model
 
 
 class StyleGAN2Options(PluginOptions):
+    lr_g: float = Field(0.0025, gt=0, description="generator learning rate")
+    lr_d: float = Field(0.0025, gt=0, description="discriminator learning rate")
+    betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas of G and D")
     z_dim: int = Field(512, ge=1)
     w_dim: int = Field(512, ge=1)
     mapping_layers: int = Field(8, ge=1)
@@ -41,6 +44,15 @@ class StyleGAN2(ArchitecturePlugin):
     name = "stylegan2"
     description = "StyleGAN2: mapping net, modulated convs, skip G, residual D, lazy R1 + PL"
     Options = StyleGAN2Options
+    tiny_options = {
+        "z_dim": 8,
+        "w_dim": 8,
+        "mapping_layers": 2,
+        "channel_base": 64,
+        "channel_max": 8,
+        "r1_interval": 2,
+        "pl_interval": 2,
+    }
 
     def build(self, channels: int, height: int, width: int) -> StyleGAN2Model:
         return StyleGAN2Model(channels, height, width, self.options)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from gensemble.core.errors import UserError
 from gensemble.data.readers import open_source
@@ -17,7 +18,6 @@ from tests.conftest import assert_user_error, run_cli
 
 
 def test_meps_netcdf_variables_and_wind_rotation(shared_data: Path) -> None:
-    import xarray as xr
 
     path = shared_data / "meps_pred_20230615T06Z_small.nc"
     src = open_source(path)
@@ -148,3 +148,48 @@ def test_prototype_refuses_pickles(tmp_path: Path) -> None:
     src = open_source(tmp_path)
     with pytest.raises(UserError, match="not a plain numeric"):
         list(src.batches(["rr"]))
+
+
+def test_regrid_keeps_reference_and_lead_times(shared_data: Path, tmp_path: Path) -> None:
+    """The MEPS run of 2023-06-15 06 UTC: 12 valid times, one reference time, leads 0-66 h."""
+    src = shared_data / "meps_pred_20230615T06Z_small.nc"
+    out = tmp_path / "meps.nc"
+    opts = [
+        "--opt",
+        "center_lon=1.95",
+        "--opt",
+        "center_lat=52.6",
+        "--opt",
+        "ny=8",
+        "--opt",
+        "nx=8",
+    ]
+    proc = run_cli("data", "regrid", src, "--domain", "nordic", "--out", out, *opts)
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out) as ds, xr.open_dataset(src) as raw:
+        ref = np.datetime64("2023-06-15T06:00", "ns")
+        assert (ds["forecast_reference_time"].values == ref).all()
+        np.testing.assert_array_equal(ds["time"].values, raw["time"].values)
+        lead = (raw["time"].values - ref) / np.timedelta64(1, "h")
+        np.testing.assert_allclose(ds["leadtime"].values, lead)
+        assert ds["leadtime"].attrs["standard_name"] == "forecast_period"
+
+
+def test_single_message_grib_has_its_time(shared_data: Path, tmp_path: Path) -> None:
+    """One GRIB message has scalar time/step/valid_time coordinates, not a time dimension."""
+    import eccodes
+
+    one = tmp_path / "one.grib"
+    with (shared_data / "era5-levels-members.grib").open("rb") as fh, one.open("wb") as out:
+        gid = eccodes.codes_grib_new_from_file(fh)
+        eccodes.codes_write(gid, out)
+        eccodes.codes_release(gid)
+    batch = next(open_source(one).batches(open_source(one).variables))
+    assert batch.time[0] == np.datetime64("2017-01-01T00:00", "s")
+    assert batch.lead_time_h[0] == 0.0
+    out = tmp_path / "one.nc"
+    proc = run_cli("data", "regrid", one, "--domain", "nordic", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out) as ds:
+        assert not np.isnat(ds["time"].values).any()
+        assert ds["forecast_reference_time"].values[0] == np.datetime64("2017-01-01T00:00", "ns")

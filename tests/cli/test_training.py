@@ -16,18 +16,8 @@ import xarray as xr
 import yaml
 from safetensors.torch import load_file
 
-from gensemble.training.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from tests.conftest import ROOT, assert_user_error, run_cli
-
-TINY_ARCH = {
-    "z_dim": 16,
-    "w_dim": 16,
-    "mapping_layers": 2,
-    "channel_base": 256,
-    "channel_max": 16,
-    "r1_interval": 2,
-    "pl_interval": 2,
-}
+from gensemble.inference.checkpoint_io import load_checkpoint, read_metadata, save_checkpoint
+from tests.conftest import ROOT, TINY_ARCH, assert_user_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +77,13 @@ def test_train_writes_checkpoints_generate_and_evaluate(tmp_path: Path, store: P
     assert proc.returncode == 0, proc.stderr
     ckpt = last_checkpoint(tmp_path)
     meta = read_metadata(ckpt)
-    assert meta["step"] == 6 and meta["variables"] == ["rr", "u10", "v10", "t2m"]
-    assert meta["domain"]["name"] == "se_france" and meta["architecture"]["name"] == "stylegan2"
-    assert meta["grid"]["nx"] == 256 and meta["normalizer"]["log1p"] == [True, False, False, False]
+    assert meta.step == 6 and meta.variables == ["rr", "u10", "v10", "t2m"]
+    assert meta.domain.name == "se_france" and meta.architecture.name == "stylegan2"
+    assert meta.grid["nx"] == 256 and meta.normalizer["log1p"] == [True, False, False, False]
+    assert meta.format == "gensemble-checkpoint/2"
     assert (ckpt.parent / "best.safetensors").is_file()
     assert (ckpt.parent / "step_0000003.safetensors").is_file()
-    run_id = meta["run_id"]
+    run_id = meta.run_id
     import mlflow
 
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -163,7 +154,7 @@ def test_resume_after_sigkill_reaches_the_same_weights(tmp_path: Path, store: Pa
     proc = run_cli("train", long_run, "--set", "training.steps=6", "--resume", target)
     assert proc.returncode == 0, proc.stderr
     resumed = target.parent / "last.safetensors"
-    assert read_metadata(resumed)["step"] == 6
+    assert read_metadata(resumed).step == 6
     assert_same_weights(reference, resumed)
 
 
@@ -206,7 +197,7 @@ def test_two_process_gloo_matches_one_process(tmp_path: Path, store: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = last_checkpoint(two)
-    assert read_metadata(ckpt)["world_size"] == 2
+    assert read_metadata(ckpt).world_size == 2
     # The all-reduce sums half-batch gradients in another order. With beta1 = 0, Adam's
     # first steps are close to lr * sign(g), which lifts that round-off to ~1e-4 on
     # near-zero gradient entries, and flips the sign of a handful of them (a step of
@@ -233,7 +224,7 @@ def test_pickles_and_foreign_checkpoints_are_refused(tmp_path: Path, store: Path
     exp = experiment(tmp_path, store, steps=1)
     assert run_cli("train", exp).returncode == 0
     tensors, meta = load_checkpoint(last_checkpoint(tmp_path))
-    meta["architecture"]["name"] = "stylegan3"
+    meta.architecture.name = "stylegan3"
     foreign = save_checkpoint(tmp_path / "foreign.safetensors", tensors, meta)
     assert_user_error(
         run_cli("train", exp, "--set", "training.steps=3", "--resume", foreign),
@@ -254,12 +245,12 @@ def test_divergence_stops_with_the_last_good_checkpoint(tmp_path: Path, store: P
         "--set",
         "training.steps=50",
         "--set",
-        "training.lr_d=1e30",
+        "architecture.options.lr_d=1e30",
         "--set",
-        "training.lr_g=1e30",
+        "architecture.options.lr_g=1e30",
     )
-    assert_user_error(proc, "diverged", "last good checkpoint", str(ckpt))
-    assert read_metadata(ckpt)["step"] == 2
+    assert_user_error(proc, "diverged", "last good checkpoint", str(ckpt), "lr_g")
+    assert read_metadata(ckpt).step == 2
     tensors = load_file(str(ckpt))
     assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())
 
@@ -282,3 +273,45 @@ def test_slurm_script(tmp_path: Path, store: Path) -> None:
     assert "#SBATCH --nodes=2" in script and "--nproc-per-node=4" in script
     assert "-m gensemble train" in script and "--signal=TERM@300" in script
     assert_user_error(run_cli("slurm", exp, "--gpus", "3"), "not divisible")
+
+
+def test_evaluate_leaves_the_run_status_alone(tmp_path: Path, store: Path) -> None:
+    """Evaluating a run that was killed (or is still training) must not mark it FINISHED."""
+    import mlflow
+
+    assert run_cli("train", experiment(tmp_path, store, steps=1)).returncode == 0
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    run_id = read_metadata(last_checkpoint(tmp_path)).run_id
+    for status in ("KILLED", "RUNNING"):
+        client.update_run(run_id, status=status)
+        proc = run_cli(
+            "evaluate",
+            run_id,
+            "--data",
+            store,
+            "--metrics",
+            "w1",
+            "-n",
+            "2",
+            "--split",
+            "all",
+            "--uri",
+            uri,
+        )
+        assert proc.returncode == 0, proc.stderr
+        run = client.get_run(run_id)
+        assert run.info.status == status and "eval/w1_mean/t2m" in run.data.metrics
+
+
+def test_invalid_keep_best_by_is_refused_before_the_first_step(tmp_path: Path, store: Path) -> None:
+    exp = experiment(tmp_path, store, eval_every=3, eval_samples=4, keep_best_by="swd/maen")
+    cfg = yaml.safe_load(exp.read_text())
+    cfg["metrics"] = ["swd"]
+    exp.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("train", exp)
+    assert_user_error(proc, "keep_best_by='swd/maen'", "swd/mean")
+    assert not list((tmp_path / "runs").glob("*/checkpoints/*.safetensors"))
+    cfg["metrics"] = []
+    exp.write_text(yaml.safe_dump(cfg))
+    assert_user_error(run_cli("train", exp), "keep_best_by", "no metrics")

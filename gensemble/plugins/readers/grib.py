@@ -12,8 +12,10 @@ from pathlib import Path
 
 import xarray as xr
 
+from gensemble.api.plugins import ReaderPlugin
 from gensemble.core.errors import UserError, one_line
-from gensemble.data.readers.base import RawSource
+from gensemble.core.hookspecs import hookimpl
+from gensemble.data.readers.base import RawSource, has_magic
 from gensemble.data.readers.xarray_fields import dataset_to_source
 
 
@@ -58,3 +60,22 @@ def open_grib(path: Path) -> RawSource:
         return dataset_to_source(ds, path)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+class GribReader(ReaderPlugin):
+    name = "grib"
+    description = "GRIB 1/2 through eccodes/cfgrib; every message decoded first"
+    priority = 10
+
+    def can_open(self, path: Path) -> bool:
+        return path.suffix.lower() in (".grib", ".grb", ".grib2", ".grb2") or has_magic(
+            path, b"GRIB"
+        )
+
+    def open(self, path: Path, **kwargs: object) -> RawSource:
+        return open_grib(path)
+
+
+@hookimpl
+def gensemble_readers() -> list[type]:
+    return [GribReader]

@@ -11,10 +11,12 @@ import xarray as xr
 
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
-from gensemble.data.loader import StoreDataset, make_loader, split_indices
+from gensemble.data.cf import write_netcdf
+from gensemble.data.loader import StoreDataset, ThreadedLoader, split_indices
 from gensemble.data.prepare import prepare_store
 from gensemble.data.store import Store
-from gensemble.data.synth import synth_ensemble, write_netcdf
+from gensemble.data.synth import synth_ensemble
+from gensemble.training.batch_sampler import GlobalBatchSampler
 from tests.conftest import assert_user_error, run_cli
 
 
@@ -53,17 +55,16 @@ def test_store_opens_with_xarray(small_store: Path) -> None:
 
 def test_loader_normalises_and_shards(small_store: Path) -> None:
     ds = StoreDataset(small_store)
-    batches = list(make_loader(ds, 8, num_workers=2, shuffle=False))
-    x = torch.cat(batches)
+    in_order = [list(range(i, i + 8)) for i in range(0, 24, 8)]
+    x = torch.cat(list(ThreadedLoader(ds, in_order, 2)))
     assert x.shape == (24, 4, 32, 48)
     assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4  # global standardisation
     assert torch.allclose(x.std(dim=(0, 2, 3), unbiased=False), torch.ones(4), atol=1e-3)
-    proc = list(make_loader(ds, 8, num_workers=2, shuffle=False, workers="process"))
-    assert torch.equal(torch.cat(proc), x)
+    assert torch.equal(torch.cat([ds.__getitems__(b) for b in in_order]), x)  # no threads
     seen = []
-    for rank in range(2):
-        loader = make_loader(ds, 4, shuffle=True, rank=rank, world_size=2, seed=5)
-        seen.append({int(i) for i in loader.sampler})
+    for rank in range(2):  # one epoch of 6 global batches of 4, split over 2 ranks
+        sampler = GlobalBatchSampler(24, 4, rank, 2, seed=5)
+        seen.append({i for _, b in zip(range(6), sampler, strict=False) for i in b})
     assert not (seen[0] & seen[1]) and len(seen[0] | seen[1]) == 24
     back = ds.normalizer.inverse(x[:2])
     np.testing.assert_allclose(

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gensemble.api.plugins import ReaderPlugin
 from gensemble.core.errors import UserError
+from gensemble.core.hookspecs import hookimpl
 from gensemble.data.readers.base import RawSource, SampleBatch
 
 PROTOTYPE_CHANNELS = ("rr", "u10", "v10", "t2m", "orog")
@@ -107,3 +109,19 @@ def open_prototype(
     )
     src.shape = first.shape[1:]  # type: ignore[attr-defined]
     return src
+
+
+class PrototypeReader(ReaderPlugin):
+    name = "npy"
+    description = "the prototype's training set: one .npy per sample plus a CSV index"
+
+    def can_open(self, path: Path) -> bool:
+        return path.suffix.lower() == ".csv" or (path.is_dir() and any(path.glob("*.csv")))
+
+    def open(self, path: Path, **kwargs: object) -> RawSource:
+        return open_prototype(path, **kwargs)  # type: ignore[arg-type]
+
+
+@hookimpl
+def gensemble_readers() -> list[type]:
+    return [PrototypeReader]

@@ -1,10 +1,9 @@
-"""Transfer learning: channel mapping by variable name, grid-size changes, strategies,
-lineage, the model registry and run comparison, in-process and from the CLI."""
+"""Transfer learning from the CLI: se_france -> nordic, lineage, the model registry,
+freezing strategies across resume, refusals, and run comparison."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import mlflow
@@ -13,152 +12,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from gensemble.core.config import InitConfig
-from gensemble.core.errors import UserError
-from gensemble.core.model_api import BatchRandom, StepContext
 from gensemble.data.store import Store
-from gensemble.plugins.architectures.stylegan2.plugin import StyleGAN2Options
-from gensemble.training import transfer
-from gensemble.training.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from gensemble.training.models import build_model
-from tests.conftest import assert_user_error, run_cli
-from tests.test_training import TINY_ARCH
-
-OPTS = StyleGAN2Options.model_validate(TINY_ARCH).model_dump(mode="json")
-SRC_VARS = ["rr", "u10", "v10", "t2m"]
-
-
-def model(shape: list[int], seed: int):  # noqa: ANN201
-    torch.manual_seed(seed)
-    return build_model("stylegan2", OPTS, shape)
-
-
-def meta_of(shape: list[int], variables: list[str], options: dict | None = None) -> dict:
-    return {
-        "architecture": {"name": "stylegan2", "options": options or OPTS},
-        "shape": shape,
-        "variables": variables,
-    }
-
-
-def state(m: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in m.state_dict().items()}
-
-
-# -- in-process -------------------------------------------------------------------------------
-def test_dropping_a_variable_keeps_the_generator_and_discriminator_exact() -> None:
-    src = model([4, 32, 32], 0)
-    tgt = model([3, 32, 32], 1)
-    done = transfer.adapt_state(
-        tgt, ["u10", "v10", "t2m"], state(src), meta_of([4, 32, 32], SRC_VARS)
-    )
-    assert not done.recreated and not done.new and not done.dropped
-    a = src.generate(3, torch.Generator().manual_seed(5))
-    b = tgt.generate(3, torch.Generator().manual_seed(5))
-    torch.testing.assert_close(b, a[:, 1:], atol=0, rtol=0)
-    # D's input layer is rescaled for its new fan-in: without rr, D sees what it saw
-    # with rr = 0
-    x = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        d_src = src.D(torch.cat([torch.zeros(4, 1, 32, 32), x], dim=1))
-        d_tgt = tgt.D(x)
-    torch.testing.assert_close(d_tgt, d_src, atol=1e-5, rtol=1e-5)
-
-
-def test_variables_are_mapped_by_name_and_new_ones_start_fresh() -> None:
-    src = model([4, 32, 32], 0)
-    tgt = model([3, 32, 32], 1)
-    fresh = state(tgt)
-    variables = ["t2m", "orog", "u10"]
-    transfer.adapt_state(tgt, variables, state(src), meta_of([4, 32, 32], SRC_VARS))
-    s, t = src.state_dict(), tgt.state_dict()
-    for name in ("G.blocks.2.to_fields.conv.weight", "G_ema.blocks.0.to_fields.bias"):
-        torch.testing.assert_close(t[name][0], s[name][3])  # t2m
-        torch.testing.assert_close(t[name][2], s[name][1])  # u10
-        torch.testing.assert_close(t[name][1], fresh[name][1])  # orog: fresh
-    w = "D.from_fields.weight"
-    torch.testing.assert_close(t[w][:, 0], s[w][:, 3] * math.sqrt(3 / 4))
-    torch.testing.assert_close(t[w][:, 1], fresh[w][:, 1])
-
-
-def test_grid_change_reuses_every_level_and_recreates_only_size_dependent_layers() -> None:
-    src = model([4, 32, 32], 0)  # 4 levels: 4x4 .. 32x32
-    tgt = model([3, 24, 40], 1)  # 3 levels: 6x10 .. 24x40
-    before = state(tgt)
-    done = transfer.adapt_state(
-        tgt, ["u10", "v10", "t2m"], state(src), meta_of([4, 32, 32], SRC_VARS)
-    )
-    recreated = {r.split()[0] for r in done.recreated}
-    assert recreated == {
-        "G.const",
-        "G_ema.const",
-        "D.fc.weight",
-        "D.from_fields.weight",
-        "D.from_fields.bias",
-    }
-    s, t = src.state_dict(), tgt.state_dict()
-    for name in recreated:
-        torch.testing.assert_close(t[name], before[name])
-    # discriminator blocks are matched by the level they read, not by index
-    torch.testing.assert_close(t["D.blocks.0.conv0.weight"], s["D.blocks.1.conv0.weight"])
-    torch.testing.assert_close(t["D.blocks.1.skip.weight"], s["D.blocks.2.skip.weight"])
-    torch.testing.assert_close(t["G.blocks.2.conv1.conv.weight"], s["G.blocks.2.conv1.conv.weight"])
-    torch.testing.assert_close(t["G.mapping.w_avg"], s["G.mapping.w_avg"])
-    assert any(d.startswith("G.blocks.3.") for d in done.dropped)
-    assert any(d.startswith("D.blocks.0.") for d in done.dropped)
-    assert "D.conv.weight" in done.transferred and "G.const" not in done.transferred
-
-
-def test_incompatible_architectures_are_refused() -> None:
-    tgt = model([3, 24, 40], 1)
-    with pytest.raises(UserError, match="'stylegan3' cannot initialise 'stylegan2'"):
-        bad = meta_of([4, 32, 32], SRC_VARS) | {"architecture": {"name": "stylegan3"}}
-        transfer.check_compatible(Path("x"), bad, "stylegan2", OPTS, tgt, [3, 24, 40])
-    other = dict(OPTS, channel_max=8)
-    with pytest.raises(UserError, match="channel_max=8 vs 16"):
-        transfer.check_compatible(
-            Path("x"), meta_of([4, 32, 32], SRC_VARS, other), "stylegan2", OPTS, tgt, [3, 24, 40]
-        )
-    # options that do not change shapes are fine (e.g. the R1 weight)
-    same = dict(OPTS, r1_gamma=1.0)
-    transfer.check_compatible(
-        Path("x"), meta_of([4, 32, 32], SRC_VARS, same), "stylegan2", OPTS, tgt, [3, 24, 40]
-    )
-
-
-def test_frozen_layers_do_not_move_and_transferred_lr_is_scaled() -> None:
-    src = model([4, 32, 32], 0)
-    tgt = model([3, 24, 40], 1)
-    done = transfer.adapt_state(
-        tgt, ["u10", "v10", "t2m"], state(src), meta_of([4, 32, 32], SRC_VARS)
-    )
-    init = InitConfig.model_validate(
-        {"from": "x", "freeze_mapping": True, "freeze_g_blocks": 1, "freeze_d_blocks": 2}
-    )
-    frozen, trainable = transfer.frozen_parameters(tgt, init, done.transferred)
-    assert "G.mapping.layers.0.weight" in frozen and "G.blocks.0.conv1.conv.weight" in frozen
-    assert "D.blocks.0.conv0.weight" in frozen and "D.blocks.1.conv0.weight" not in frozen
-    # re-created layers inside frozen groups keep training
-    assert {"G.const", "D.from_fields.weight"} <= set(trainable)
-    tgt.set_trainable(set(frozen))
-    opts = tgt.make_optimizers(0.01, 0.01, (0.0, 0.99))
-    report = {"lr_scale_transferred": 0.1, "transferred": done.transferred}
-    transfer.scale_transferred_lr(opts, tgt, report)
-    lrs = sorted({g["lr"] for g in opts["G"].param_groups})
-    assert len(opts["G"].param_groups) == 2 and lrs[0] == pytest.approx(lrs[1] * 0.1)
-    before = state(tgt)
-    ctx = StepContext(step=0, rand=BatchRandom(0), global_batch=4, sync=lambda m: None)
-    tgt.train_step(torch.randn(4, 3, 24, 40), ctx, opts)
-    after = tgt.state_dict()
-    for name in frozen:
-        torch.testing.assert_close(after[name], before[name], atol=0, rtol=0, msg=name)
-    for name in ("G.const", "D.from_fields.weight", "D.blocks.1.conv0.weight"):
-        assert not torch.equal(after[name], before[name]), name
-
-    too_many = InitConfig.model_validate({"from": "x", "freeze_g_blocks": 9})
-    with pytest.raises(UserError, match="freeze_g_blocks=9 but the model on this grid has 3 gen"):
-        transfer.frozen_parameters(tgt, too_many, done.transferred)
-
+from gensemble.inference.checkpoint_io import load_checkpoint, read_metadata, save_checkpoint
+from tests.conftest import TINY_ARCH, assert_user_error, run_cli
 
 # -- from the command line ----------------------------------------------------------------------
 ARCH = {"name": "stylegan2", "options": TINY_ARCH}
@@ -252,12 +108,12 @@ def test_transfer_se_france_to_nordic_from_the_cli(tmp_path: Path, stores: dict[
     )
     ckpt = tmp_path / "runs" / moved / "checkpoints" / "last.safetensors"
     meta = read_metadata(ckpt)
-    assert meta["init"]["variables"] == {
+    assert meta.init["variables"] == {
         "kept": ["u10", "v10", "t2m"],
         "new": [],
         "dropped": ["rr"],
     }
-    assert meta["domain"]["name"] == "nordic" and meta["shape"] == [3, 24, 40]
+    assert meta.domain.name == "nordic" and meta.shape == [3, 24, 40]
     tensors = load_file(str(ckpt))
     target_norm = Store(stores["no"]).normalizer().state()[0]
     for key, value in target_norm.items():
@@ -317,8 +173,7 @@ def test_registry_init_freezing_resume_and_refusals(
     )
     cfg["init"] = {
         "from": "models:/se_france-stylegan2/latest",
-        "freeze_mapping": True,
-        "freeze_d_blocks": 1,
+        "freeze": ["mapping", "d_block:1"],
         "lr_scale_transferred": 0.5,
     }
     tgt_cfg = tmp_path / "tgt_init.yaml"
@@ -329,7 +184,7 @@ def test_registry_init_freezing_resume_and_refusals(
     tags = client.get_run(moved).data.tags
     assert tags["gensemble.parent_run_id"] == src
     assert tags["gensemble.source"] == "models:/se_france-stylegan2/latest"
-    assert tags["gensemble.init_strategy"] == "freeze_mapping+freezeD=1+lr_scale_transferred=0.5"
+    assert tags["gensemble.init_strategy"] == "freeze=mapping,d_block:1+lr_scale_transferred=0.5"
 
     source = load_file(str(tmp_path / "runs" / src / "checkpoints" / "last.safetensors"))
     ckpt = tmp_path / "runs" / moved / "checkpoints" / "last.safetensors"
@@ -337,7 +192,7 @@ def test_registry_init_freezing_resume_and_refusals(
     proc = run_cli("train", tgt_cfg, "--set", "training.steps=4", "--resume", moved)
     assert proc.returncode == 0, proc.stderr
     tensors, meta = load_checkpoint(ckpt)
-    assert meta["step"] == 4 and len(meta["optimizers"]["G"]) == 2
+    assert meta.step == 4 and len(meta.optimizers["G"]) == 2
     mapping = [k for k in tensors if k.startswith("model.G.mapping.layers.")]
     assert mapping
     for key in mapping:
@@ -351,12 +206,12 @@ def test_registry_init_freezing_resume_and_refusals(
     assert proc.returncode == 0 and "models:/partner model/1" in proc.stdout
 
     # without the run's local folder (another machine), the checkpoint comes from MLflow
-    from gensemble.training.models import resolve_checkpoint
+    from gensemble.inference.resolve import resolve_checkpoint
 
     (tmp_path / "runs" / src).rename(tmp_path / "elsewhere")
     got = resolve_checkpoint("models:/se_france-stylegan2/1", uri)
     assert got.is_file() and "runs" not in got.parts
-    assert read_metadata(got)["run_id"] == src
+    assert read_metadata(got).run_id == src
     stamp = got.stat().st_mtime_ns  # a second resolution reuses the cached download
     assert resolve_checkpoint(src, uri) == got and got.stat().st_mtime_ns == stamp
     (tmp_path / "elsewhere").rename(tmp_path / "runs" / src)
@@ -364,7 +219,7 @@ def test_registry_init_freezing_resume_and_refusals(
     # refusals: another architecture, shape-changing options, unknown sources
     src_ckpt = tmp_path / "runs" / src / "checkpoints" / "last.safetensors"
     t, m = load_checkpoint(src_ckpt)
-    m["architecture"]["name"] = "stylegan3"
+    m.architecture.name = "stylegan3"
     foreign = save_checkpoint(tmp_path / "foreign.safetensors", t, m)
     assert_user_error(
         run_cli("transfer", src_cfg, "--from", foreign, "--set", "training.steps=1"),
@@ -378,32 +233,3 @@ def test_registry_init_freezing_resume_and_refusals(
     assert_user_error(run_cli("transfer", src_cfg, "--from", "models:/nope/1"), "models:/nope/1")
     assert_user_error(run_cli("transfer", src_cfg, "--from", "0123abcd"), "0123abcd")
     assert_user_error(run_cli("lineage", "0123abcd", "--uri", uri), "0123abcd")
-
-
-def test_transfer_short_form_builds_the_experiment(tmp_path: Path) -> None:
-    from gensemble.commands.transfer_cmd import transfer_config
-
-    ckpt = save_checkpoint(
-        tmp_path / "c.safetensors",
-        {"model.x": torch.zeros(1)},
-        {"architecture": {"name": "stylegan2", "options": OPTS}},
-    )
-    raw = {"domain": {"name": "nordic", "options": {"ny": 64}}, "training": {"steps": 5}}
-    data = transfer_config(raw, str(ckpt), "nordic", ["nx=96"], tmp_path / "s.zarr", {}, [])
-    # same domain: the file's options are kept and --opt added; no architecture in the
-    # file: the checkpoint's
-    assert data["domain"] == {"name": "nordic", "options": {"ny": 64, "nx": 96}}
-    assert data["architecture"] == {"name": "stylegan2", "options": OPTS}
-    assert data["init"] == {"from": str(ckpt)} and data["data"]["store"] == str(tmp_path / "s.zarr")
-    data = transfer_config(
-        raw | {"architecture": ARCH},
-        "x",
-        "se_france",
-        [],
-        None,
-        {"freeze_d_blocks": 2},
-        ["training.steps=7"],
-    )
-    assert data["domain"] == {"name": "se_france", "options": {}}
-    assert data["architecture"] == ARCH and data["init"]["freeze_d_blocks"] == 2
-    assert data["training"]["steps"] == 7

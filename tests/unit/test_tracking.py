@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -135,3 +136,39 @@ def test_artifacts_of_a_sqlite_store_live_beside_it(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "mlartifacts").is_dir()
     assert list((tmp_path / "sub" / "mlartifacts").rglob("note.txt"))
     assert run_id in tracker.client.get_run(run_id).info.artifact_uri
+
+
+def test_journal_replay_sends_only_what_the_server_lacks(tmp_path: Path) -> None:
+    """A process that died during an outage leaves points in metrics.jsonl only; a
+    replay (done by a resumed run) sends exactly those, and a second replay nothing."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tr = Tracker(uri, "replay", journal_dir=tmp_path / "run")
+    run_id = tr.start("r")
+    tr.log_metrics({"loss": 1.0, "lr": 0.1}, 0)  # reached the server and the journal
+    with tr.journal.open("a") as fh:  # journalled, never sent (the process died)
+        for step in (1, 2):
+            fh.write(json.dumps({"key": "loss", "value": step + 1.0, "timestamp": 7, "step": step}))
+            fh.write("\n")
+        fh.write('{"key": "loss", "val')  # a line cut by the crash
+    again = Tracker(uri, "replay", journal_dir=tmp_path / "run")
+    again.attach(run_id)
+    assert again.replay_journal() == 2
+    assert again.replay_journal() == 0
+    hist = tr.client.get_metric_history(run_id, "loss")
+    assert sorted((m.step, m.value) for m in hist) == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert len(tr.client.get_metric_history(run_id, "lr")) == 1
+
+
+def test_attach_leaves_the_run_status_alone(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tr = Tracker(uri, "attach")
+    run_id = tr.start("r")
+    tr.end("KILLED")
+    other = Tracker(uri, "attach")
+    other.attach(run_id)
+    other.log_metrics({"eval/x": 1.0}, 3)
+    other.flush()
+    run = tr.client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.metrics["eval/x"] == 1.0
+    with pytest.raises(UserError, match="run nope not found"):
+        other.attach("nope")

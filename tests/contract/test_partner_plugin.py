@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-PARTNER = ROOT / "tests" / "partner_plugin"
+PARTNER = ROOT / "tests" / "contract" / "partner_plugin"
 
 
 @pytest.fixture(scope="module")

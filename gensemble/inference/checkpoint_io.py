@@ -1,18 +1,15 @@
-"""Checkpoints: one safetensors file holding every tensor plus the JSON metadata.
+"""Checkpoint files: one safetensors file holding every tensor plus the JSON metadata.
 
-The metadata (domain, grid, variables, normalisation, architecture options, step, package
-version...) sits in the safetensors header under the key ``gensemble``, so tensors and
-metadata can never disagree; files are written to a temporary name in the same folder,
-flushed and renamed, so a crash leaves either the old or the new checkpoint, never half of
-one.  Loading never unpickles: ``torch.save`` pickles are refused by name and by content.
+The metadata sits in the safetensors header under the key ``gensemble``, so tensors and
+metadata can never disagree; files are written atomically (:mod:`gensemble.core.atomic`),
+so a crash leaves either the old or the new checkpoint, never half of one.  Loading never
+unpickles: ``torch.save`` pickles are refused by name and by content.  The metadata is
+typed and migrated in :mod:`gensemble.inference.metadata`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +17,27 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from gensemble.core.atomic import atomic_link, atomic_path
 from gensemble.core.errors import UserError
+from gensemble.inference.metadata import CheckpointMeta, parse_metadata
 
-FORMAT = "gensemble-checkpoint/1"
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 
 
-def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write atomically (temp file + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, **meta}
+def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: CheckpointMeta) -> Path:
+    """Write tensors and metadata atomically (temp file + fsync + rename)."""
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata={"gensemble": json.dumps(meta)})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        save_file(flat, tmp, metadata={"gensemble": meta.dump_json()})
+    return Path(path)
 
 
 def link_checkpoint(src: Path, dst: Path) -> Path:
-    """Make ``dst`` the same checkpoint as ``src`` (atomic; no second serialisation).
-
-    A hard link when the file system allows it, else a copy; either way ``dst`` appears
-    whole through a rename, and later pruning of ``src`` leaves ``dst`` intact.
-    """
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-    return dst
+    """Make ``dst`` the same checkpoint as ``src`` (atomic; no second serialisation)."""
+    return atomic_link(src, dst)
 
 
-def _refuse_pickles(path: Path) -> None:
+def refuse_pickles(path: Path) -> None:
     """Refuse torch.save/pickle files by name or content before any parser sees them."""
     with open(path, "rb") as fh:
         head = fh.read(9)
@@ -79,14 +54,14 @@ def _refuse_pickles(path: Path) -> None:
         )
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """Metadata of a checkpoint without reading its tensors."""
+def read_raw_metadata(path: Path) -> dict[str, Any]:
+    """The metadata as stored (any format version), without reading the tensors."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
-    _refuse_pickles(path)
+    refuse_pickles(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = (fh.metadata() or {}).get("gensemble")
@@ -94,19 +69,32 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
     if raw is None:
         raise UserError(f"{path}: safetensors file without gensemble metadata")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
-    return meta
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: damaged checkpoint metadata ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: damaged checkpoint metadata (not a mapping)")
+    return data
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_metadata(path: Path) -> CheckpointMeta:
+    """Typed metadata of a checkpoint (older formats migrated) without reading tensors."""
+    return parse_metadata(read_raw_metadata(path), str(path))
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
     meta = read_metadata(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(f"{path}: corrupted checkpoint ({exc})") from None
     return tensors, meta
+
+
+def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's state dict inside a checkpoint's tensors (keys ``model.*``)."""
+    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
 
 
 def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

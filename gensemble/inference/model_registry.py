@@ -16,6 +16,7 @@ from typing import Any
 from gensemble.core.config import MODEL_NAME_PATTERN
 from gensemble.core.errors import UserError, one_line
 from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN
+from gensemble.inference.metadata import CheckpointMeta
 
 PREFIX = "models:/"
 TAG_CHECKPOINT = "gensemble.checkpoint"
@@ -31,15 +32,15 @@ def register_run(
     run_id: str,
     name: str,
     which: str,
-    meta: dict[str, Any],
+    meta: CheckpointMeta,
 ) -> str:
     """Register ``checkpoints/<which>.safetensors`` of ``run_id`` as a new version of
     ``name`` (created when absent); returns the version number."""
     if not _NAME_OK.match(name):
         raise UserError(f"model name {name!r}: use letters, digits, '_', '-', '.' or spaces")
     tags = {
-        TAG_DOMAIN: meta["domain"]["name"],
-        TAG_ARCH: meta["architecture"]["name"],
+        TAG_DOMAIN: meta.domain.name,
+        TAG_ARCH: meta.architecture.name,
     }
     try:
         client.get_registered_model(name)
@@ -52,16 +53,16 @@ def register_run(
     version_tags = {
         **tags,
         TAG_CHECKPOINT: which,
-        "gensemble.variables": ",".join(meta["variables"]),
-        "gensemble.shape": "x".join(str(s) for s in meta["shape"]),
-        "gensemble.step": str(meta["step"]),
+        "gensemble.variables": ",".join(meta.variables),
+        "gensemble.shape": "x".join(str(s) for s in meta.shape),
+        "gensemble.step": str(meta.step),
     }
     mv = client.create_model_version(
         name,
         source=f"runs:/{run_id}/checkpoints/{which}.safetensors",
         run_id=run_id,
         tags=version_tags,
-        description=f"step {meta['step']} of run {run_id} ({which} checkpoint)",
+        description=f"step {meta.step} of run {run_id} ({which} checkpoint)",
     )
     return str(mv.version)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gensemble.core.model_api import BatchRandom, StepContext
+from gensemble.api.model import BatchRandom, StepContext
 from gensemble.core.registry import get_registry
 from gensemble.plugins.architectures.stylegan2.augment import augment
 from gensemble.plugins.architectures.stylegan2.layers import (
@@ -29,7 +29,7 @@ def ctx(step: int = 0, batch: int = 4, seed: int = 0) -> StepContext:
 def test_shapes_square_and_rectangular(shape: tuple[int, int, int]) -> None:
     torch.manual_seed(0)
     m = build(*shape)
-    x = m.generate(2, torch.Generator().manual_seed(0))
+    x = m.sample(2, torch.Generator().manual_seed(0))
     assert x.shape == (2, *shape)
     assert m.D(x).shape == (2, 1)
     assert torch.isfinite(x).all()
@@ -62,8 +62,8 @@ def test_fir_resampling_is_consistent() -> None:
 
 def test_r1_and_path_length_have_gradients() -> None:
     torch.manual_seed(0)
-    m = build(2, 32, 32, r1_interval=1, pl_interval=1)
-    opt = m.make_optimizers(0.002, 0.002, (0.0, 0.99))
+    m = build(2, 32, 32, r1_interval=1, pl_interval=1, lr_g=0.002, lr_d=0.002)
+    opt = m.make_optimizers()
     before = {k: v.clone() for k, v in m.G.mapping.state_dict().items()}
     logs = m.train_step(torch.randn(4, 2, 32, 32), ctx(), opt)
     assert logs["reg_r1"] > 0 and logs["reg_pl"] > 0
@@ -82,8 +82,8 @@ def test_r1_and_path_length_have_gradients() -> None:
 
 def test_losses_move_when_overfitting_one_batch() -> None:
     torch.manual_seed(0)
-    m = build(2, 32, 32, r1_interval=0, pl_interval=0, mixing_prob=0.0)
-    opt = m.make_optimizers(0.01, 0.01, (0.0, 0.99))
+    m = build(2, 32, 32, r1_interval=0, pl_interval=0, mixing_prob=0.0, lr_g=0.01, lr_d=0.01)
+    opt = m.make_optimizers()
     real = torch.randn(4, 2, 32, 32) * 0.5 + 1.0
     losses = [m.train_step(real, ctx(step=i), opt)["loss_D"] for i in range(15)]
     assert losses[-1] < losses[0] - 0.05
@@ -93,7 +93,7 @@ def test_fixed_seed_is_deterministic_on_cpu() -> None:
     def run() -> dict[str, torch.Tensor]:
         torch.manual_seed(3)
         m = build(2, 32, 48, r1_interval=2, pl_interval=2, augment=True, augment_p=0.3)
-        opt = m.make_optimizers(0.002, 0.002, (0.0, 0.99))
+        opt = m.make_optimizers()
         c = ctx(seed=5)
         for i in range(3):
             c.step = i

@@ -8,10 +8,10 @@ import types
 
 import pytest
 
+from gensemble.api.plugins import DomainPlugin, MetricPlugin
 from gensemble.core import registry as registry_mod
 from gensemble.core.errors import UserError
 from gensemble.core.hookspecs import hookimpl
-from gensemble.core.plugin_types import DomainPlugin, MetricPlugin
 from gensemble.core.registry import Registry, unknown_name_message
 from tests.conftest import run_cli
 
@@ -78,7 +78,7 @@ def test_failing_hook_and_wrong_type_do_not_break_others() -> None:
 
 
 def test_entry_point_import_failure_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    good = md.EntryPoint("builtin_domains", "gensemble.plugins.domains", "gensemble")
+    good = md.EntryPoint("domains_eurw1s40", "gensemble.plugins.domains.eurw1s40", "gensemble")
     bad = md.EntryPoint("broken", "no_such_module_for_gensemble_tests", "gensemble")
     monkeypatch.setattr(registry_mod.md, "entry_points", lambda group: [good, bad])
     reg = Registry()
@@ -105,3 +105,59 @@ def test_plugins_command_lists_builtin_kinds() -> None:
     names = {r["name"] for r in rows}
     assert {"se_france", "france_extended", "nordic"} <= names
     assert all(r["distribution"] == "gensemble" for r in rows if r["name"] == "nordic")
+
+
+def test_misspelt_hook_is_reported_not_ignored() -> None:
+    reg = Registry()
+    reg.register_module(_module("typo", gensemble_domain=lambda: [Alpha]), "typo", "dist-t")
+    errors = [e.error for e in reg.entries if e.error]
+    assert len(errors) == 1
+    assert "unknown hook 'gensemble_domain'" in errors[0]
+    assert "did you mean 'gensemble_domains'" in errors[0]
+    assert reg.names("domain") == []
+
+
+def test_kinds_come_from_one_table() -> None:
+    from gensemble.core.hookspecs import GensembleHookSpecs
+    from gensemble.core.kinds import KINDS
+
+    reg = Registry()
+    for kind in KINDS.values():
+        assert hasattr(GensembleHookSpecs, kind.hook)
+        assert reg.names(kind.name) == []
+    assert {"domain", "architecture", "metric", "reader"} <= set(KINDS)
+
+
+def test_data_kinds_take_instances_and_report_invalid_ones() -> None:
+    from gensemble.core.kinds import Kind
+
+    class Thing(DomainPlugin):
+        name = "thing"
+
+        def validate(self) -> None:
+            if self.options.model_dump():
+                raise ValueError("min > max")
+
+    data_kind = Kind("thing", "gensemble_things", DomainPlugin, "test data kind", instances=True)
+    assert Registry._invalid(data_kind, Thing()) is None
+    assert "not an instance" in Registry._invalid(data_kind, Thing)
+    class_kind = Kind("x", "gensemble_x", DomainPlugin, "test", instances=False)
+    assert "not a subclass" in Registry._invalid(class_kind, Thing())
+
+
+def test_one_family_failing_leaves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each built-in family is its own entry point: a broken metric module (a missing
+    optional dependency) takes down only its own metrics."""
+    eps = [
+        ep
+        for ep in md.entry_points(group="gensemble")
+        if ep.dist is not None and ep.dist.name == "gensemble"
+    ]
+    assert len(eps) >= 10 and len({ep.value for ep in eps}) == len(eps)
+    broken = md.EntryPoint("metrics_swd", "no_such_module_for_gensemble_tests", "gensemble")
+    rest = [ep for ep in eps if ep.name != "metrics_swd"]
+    monkeypatch.setattr(registry_mod.md, "entry_points", lambda group: [*rest, broken])
+    reg = Registry()
+    reg.load_entry_points()
+    assert "swd" not in reg.names("metric") and "w1" in reg.names("metric")
+    assert "stylegan2" in reg.names("architecture") and "netcdf" in reg.names("reader")

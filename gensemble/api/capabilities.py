@@ -1,0 +1,137 @@
+"""Optional capabilities of a model, declared by inheritance and asked for with :func:`require`.
+
+* :class:`Transferable`: the model describes its layers so a checkpoint trained on one
+  domain can start a run on another (variables mapped by name, grid-size-dependent
+  layers re-created, named layer groups for freezing strategies).
+* :class:`LatentAccess`: the generator's latent spaces are reachable, which GAN
+  inversion and ensemble enrichment need (map z to W+, the mean w, one style row per
+  layer with its resolution, synthesis from W+ with given noise).
+
+Code that needs a capability calls ``require(model, LatentAccess, "enrichment")`` and a
+model without it is refused in one line naming the architecture and the purpose.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import torch
+
+from gensemble.core.errors import UserError
+
+T = TypeVar("T")
+
+#: how ``LatentAccess.synthesize`` gets its noise inputs when no tensors are given
+NoiseMode = Literal["random", "zero"]
+
+
+@dataclass(frozen=True)
+class ChannelLayer:
+    """A parameter whose dimension ``dim`` runs over the domain's variables.
+
+    ``fan_in`` is set when that dimension is the layer's fan-in under an equalised
+    learning rate (weights scaled by 1/sqrt(fan_in) at run time): transferred weights
+    are then rescaled so each kept variable contributes exactly as before.
+    """
+
+    dim: int
+    fan_in: bool = False
+
+
+class Transferable(ABC):
+    """A model whose checkpoint can initialise the same architecture on another domain."""
+
+    @abstractmethod
+    def channel_layers(self) -> dict[str, ChannelLayer]:
+        """Parameters with one slice per domain variable (name -> :class:`ChannelLayer`)."""
+
+    @abstractmethod
+    def size_dependent(self) -> list[str]:
+        """Parameter-name prefixes whose shape depends on the grid size (re-created on
+        transfer when the target grid differs)."""
+
+    @abstractmethod
+    def layer_groups(self) -> dict[str, list[str]]:
+        """Named groups of parameter-name prefixes for freezing strategies.
+
+        Group names are what ``init.freeze`` lists; numbered groups (``g_block0``,
+        ``g_block1``...) can be asked for by count (``g_block:2``).
+        """
+
+    def transfer_key(self, name: str) -> str:
+        """A grid-size-independent name for parameter ``name`` (default: the name).
+
+        Layers indexed from the fine end of a network change index when the number of
+        resolution levels changes; a key such as ``D.level3.conv0.weight`` lets a
+        256x256 checkpoint feed a 128x192 model level by level.
+        """
+        return name
+
+
+class LatentAccess(ABC):
+    """A style-based generator whose W+ space can be used directly (inversion)."""
+
+    z_dim: int
+    w_dim: int
+
+    @abstractmethod
+    def num_styles(self) -> int:
+        """Rows of a W+ code: one per layer that takes a style."""
+
+    @abstractmethod
+    def style_levels(self) -> list[tuple[int, int]]:
+        """(height, width) of the feature map each W+ row modulates, coarsest first."""
+
+    @abstractmethod
+    def map_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """W+ codes (n, num_styles, w_dim) of latent draws z (n, z_dim)."""
+
+    @abstractmethod
+    def noise_shapes(self) -> list[tuple[int, int]]:
+        """(height, width) of each per-layer noise input, in synthesis order."""
+
+    @abstractmethod
+    def synthesize(
+        self,
+        ws: torch.Tensor,
+        noise: Sequence[torch.Tensor] | NoiseMode = "zero",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Normalised fields (n, C, H, W) from W+ codes with given or drawn noise maps."""
+
+    def mean_w(
+        self, n_draws: int = 10_000, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The mean of w over many latent draws (the start of an inversion), (w_dim,)."""
+        gen = generator or torch.Generator().manual_seed(0)
+        device = next(iter(self.parameters())).device  # type: ignore[attr-defined]
+        total = torch.zeros(self.w_dim, dtype=torch.float64)
+        with torch.no_grad():
+            for start in range(0, n_draws, 1000):
+                k = min(1000, n_draws - start)
+                z = torch.randn(k, self.z_dim, generator=gen).to(device)
+                total += self.map_z(z)[:, 0].double().sum(0).cpu()
+        return (total / n_draws).float()
+
+
+_NAMES: dict[type, str] = {Transferable: "transfer", LatentAccess: "latent access"}
+
+
+def capabilities_of(model: object) -> list[str]:
+    """Names of the capabilities a model declares (for listings and refusals)."""
+    return [name for cls, name in _NAMES.items() if isinstance(model, cls)]
+
+
+def require(model: object, capability: type[T], purpose: str) -> T:
+    """``model`` as a ``capability``, or a one-line refusal naming what is missing."""
+    if isinstance(model, capability):
+        return model
+    arch = getattr(model, "architecture", type(model).__name__)
+    have = ", ".join(capabilities_of(model)) or "none"
+    raise UserError(
+        f"architecture {arch!r} does not support {_NAMES.get(capability, capability.__name__)}, "
+        f"which {purpose} needs (its capabilities: {have})"
+    )

@@ -1,0 +1,105 @@
+"""Base classes of the plugin kinds.
+
+The core knows these interfaces only; concrete domains, architectures, metrics and
+readers live in plugin packages (built-in ones under ``gensemble.plugins``) and reach the
+core through the entry-point registry.  Each plugin declares a pydantic ``Options`` model
+that is validated as part of the experiment config (unknown keys are errors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PluginOptions(BaseModel):
+    """Base of every plugin's options model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Plugin:
+    """Common part of every plugin: a name, a one-line description and an options model."""
+
+    kind: ClassVar[str] = "?"
+    name: ClassVar[str] = "?"
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[PluginOptions]] = PluginOptions
+
+    def __init__(self, options: PluginOptions | dict[str, Any] | None = None) -> None:
+        if isinstance(options, PluginOptions):
+            self.options = options
+        else:
+            self.options = self.Options.model_validate(options or {})
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name} {self.options.model_dump()}>"
+
+
+class DomainPlugin(Plugin):
+    """A geographic domain: CRS, grid, variables, static fields and how raw data reaches it.
+
+    Subclasses implement :meth:`grid` and :meth:`variables`; the generic machinery
+    (regridding, normalisation, synthetic data) lives in :mod:`gensemble.data` and only
+    uses this interface.
+    """
+
+    kind: ClassVar[str] = "domain"
+
+    def grid(self) -> Any:  # -> gensemble.data.grid.Grid
+        """The training grid of this domain (after any configured crop)."""
+        raise NotImplementedError
+
+    def variables(self) -> list[Any]:  # -> list[gensemble.data.variables.Variable]
+        """The variables of the domain, in channel order."""
+        raise NotImplementedError
+
+    def static_fields(self) -> dict[str, Any]:
+        """Static fields on the training grid (orography in m, land-sea mask); may be empty."""
+        return {}
+
+    def variable_names(self) -> list[str]:
+        return [v.name for v in self.variables()]
+
+
+class ArchitecturePlugin(Plugin):
+    """A generative architecture: builds a :class:`~gensemble.api.model.GenerativeModel`."""
+
+    kind: ClassVar[str] = "architecture"
+
+    #: options giving a tiny network, used by the contract test every architecture runs
+    tiny_options: ClassVar[dict[str, Any]] = {}
+
+    def build(self, channels: int, height: int, width: int) -> Any:
+        """Return the model (networks, losses, optimiser specs) for fields of this shape."""
+        raise NotImplementedError
+
+
+class MetricPlugin(Plugin):
+    """A score comparing real and generated (or ensemble and observed) fields."""
+
+    kind: ClassVar[str] = "metric"
+
+    def compute(self, real: Any, fake: Any, context: Any) -> Any:
+        """Return a :class:`gensemble.evaluation.result.MetricResult`."""
+        raise NotImplementedError
+
+
+class ReaderPlugin(Plugin):
+    """A raw-file format: says whether it can open a path, and opens it.
+
+    Readers are tried in decreasing ``priority``; the first whose :meth:`can_open` is true
+    opens the file (``--format NAME`` picks one by name).  ``open`` returns a
+    :class:`gensemble.data.readers.base.RawSource`.
+    """
+
+    kind: ClassVar[str] = "reader"
+    priority: ClassVar[int] = 0
+
+    def can_open(self, path: Path) -> bool:
+        raise NotImplementedError
+
+    def open(self, path: Path, **kwargs: Any) -> Any:
+        raise NotImplementedError

@@ -1,0 +1,119 @@
+"""Typed, versioned checkpoint metadata, read in one place, with migrations.
+
+Every checkpoint carries ``format: "gensemble-checkpoint/N"``.  Reading goes through
+:func:`parse_metadata`: older versions are migrated step by step to the current one
+(:data:`MIGRATIONS`), a newer version than this code knows is refused with a message
+saying so, and the result is validated into :class:`CheckpointMeta` so code reads
+``meta.step`` instead of guessing dictionary keys.
+
+History:
+
+* **1** (gensemble 0.1, first release): optimiser settings lived in the experiment's
+  ``training`` section (``lr_g``, ``lr_d``, ``betas``) and freezing strategies in
+  ``init.freeze_mapping``/``freeze_g_blocks``/``freeze_d_blocks``; the package version
+  was stored as ``version``.
+* **2**: optimiser settings are architecture options; freezing is ``init.freeze``, a list
+  of the architecture's layer groups; ``package_version``; optional ``provenance``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gensemble.core.config import migrate_experiment_dict
+from gensemble.core.errors import UserError
+
+FORMAT_NAME = "gensemble-checkpoint"
+FORMAT_VERSION = 2
+_FORMAT_RE = re.compile(rf"^{FORMAT_NAME}/(\d+)$")
+
+
+class PluginSpec(BaseModel):
+    """A plugin by name with the options it was built with."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckpointMeta(BaseModel):
+    """What a checkpoint says about itself (current format)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+    package_version: str
+    step: int = Field(ge=0)
+    images_seen: int = 0
+    run_id: str | None = None
+    run_dir: str | None = None
+    architecture: PluginSpec
+    domain: PluginSpec
+    grid: dict[str, Any]
+    variables: list[str]
+    units: list[str]
+    shape: list[int]
+    normalizer: dict[str, Any]
+    optimizers: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    experiment: dict[str, Any] = Field(default_factory=dict)
+    world_size: int = 1
+    best_value: float | None = None
+    init: dict[str, Any] | None = None
+    saved_at: str = ""
+    #: where a checkpoint made outside gensemble's training came from (file, sha256...)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    def dump_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"))
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    data["package_version"] = str(data.pop("version", "0.1.0"))
+    experiment = data.get("experiment") or {}
+    data["experiment"], _ = migrate_experiment_dict(experiment)
+    # the checkpoint's own architecture options carry the optimiser settings from now on
+    moved = (data["experiment"].get("architecture") or {}).get("options") or {}
+    arch = dict(data.get("architecture") or {})
+    arch["options"] = {**(arch.get("options") or {})} | {
+        k: moved[k] for k in ("lr_g", "lr_d", "betas") if k in moved
+    }
+    data["architecture"] = arch
+    return data
+
+
+#: migration from version N to N + 1
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def format_version(data: dict[str, Any], source: str) -> int:
+    match = _FORMAT_RE.match(str(data.get("format", "")))
+    if not match:
+        raise UserError(f"{source}: unknown checkpoint format {data.get('format')!r}")
+    return int(match.group(1))
+
+
+def parse_metadata(data: dict[str, Any], source: str = "<checkpoint>") -> CheckpointMeta:
+    """Migrate stored metadata of any known version and validate it."""
+    version = format_version(data, source)
+    if version > FORMAT_VERSION:
+        raise UserError(
+            f"{source}: checkpoint format {version} was written by a newer gensemble "
+            f"(this one reads up to {FORMAT_VERSION}); upgrade gensemble"
+        )
+    while version < FORMAT_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+    data = {**data, "format": f"{FORMAT_NAME}/{FORMAT_VERSION}"}
+    try:
+        return CheckpointMeta.model_validate(data)
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise UserError(f"{source}: damaged checkpoint metadata ({where})") from None
