@@ -78,9 +78,23 @@ class ArchitecturePlugin(Plugin):
 
 
 class MetricPlugin(Plugin):
-    """A score comparing real and generated (or ensemble and observed) fields."""
+    """A score comparing real and generated (or ensemble and observed) fields.
+
+    Every subclass's ``compute`` is wrapped so that its inputs are validated and its
+    degenerate results follow one policy (:mod:`gensemble.evaluation.validation`), even
+    when a partner's code calls it directly.
+    """
 
     kind: ClassVar[str] = "metric"
+    #: ``fake`` may also be one ensemble per observation, (K, M, C, H, W)
+    accepts_ensembles: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "compute" in cls.__dict__:
+            from gensemble.evaluation.validation import checked_compute
+
+            cls.compute = checked_compute(cls.__dict__["compute"])  # type: ignore[method-assign]
 
     def compute(self, real: Any, fake: Any, context: Any) -> Any:
         """Return a :class:`gensemble.evaluation.result.MetricResult`."""

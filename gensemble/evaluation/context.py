@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -20,6 +20,9 @@ class EvalContext:
     device: torch.device | str = "cpu"
     seed: int = 0
     figures: bool = True
+    #: tensors already checked finite (id, version, shape), so a list of metrics run on
+    #: the same sets checks them once
+    checked: set = field(default_factory=set, repr=False, compare=False)
 
     def channel(self, name: str) -> int:
         return self.variables.index(name)

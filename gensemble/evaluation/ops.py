@@ -130,12 +130,13 @@ def w1_sorted(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     n, m = a.shape[1], b.shape[1]
     if n == m:
         return (a - b).abs().mean(dim=1)
-    u = torch.unique(torch.cat([torch.arange(1, n + 1) / n, torch.arange(1, m + 1) / m]).double())
-    u = torch.cat([torch.zeros(1, dtype=torch.float64), u])
-    mid = (u[1:] + u[:-1]) / 2
-    weight = (u[1:] - u[:-1]).to(a.device, a.dtype)
-    ia = torch.clamp(torch.ceil(mid * n).long() - 1, 0, n - 1).to(a.device)
-    ib = torch.clamp(torch.ceil(mid * m).long() - 1, 0, m - 1).to(a.device)
+    # breakpoints i/n and j/m as exact integers over the common denominator n*m
+    ends = torch.unique(torch.cat([torch.arange(1, n + 1) * m, torch.arange(1, m + 1) * n]))
+    starts = torch.cat([torch.zeros(1, dtype=ends.dtype), ends[:-1]])
+    weight = ((ends - starts).double() / (n * m)).to(a.device, a.dtype)
+    # on (starts, ends] the quantile functions take sample ceil(u n) - 1 and ceil(u m) - 1
+    ia = (torch.div(ends + m - 1, m, rounding_mode="floor") - 1).to(a.device)
+    ib = (torch.div(ends + n - 1, n, rounding_mode="floor") - 1).to(a.device)
     return ((a[:, ia] - b[:, ib]).abs() * weight).sum(dim=1)
 
 

@@ -12,7 +12,6 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.figures import close
@@ -30,21 +29,10 @@ def build_metrics(refs: list[Any]) -> list[Any]:
     return out
 
 
-def check_finite(x: torch.Tensor, what: str) -> None:
-    bad = ~torch.isfinite(x)
-    if bool(bad.any()):
-        first = tuple(int(i) for i in torch.nonzero(bad)[0])
-        raise UserError(
-            f"{what}: {int(bad.sum())} NaN/inf values (first at index {first}); "
-            f"metrics need finite fields"
-        )
-
-
 def run_metrics(
     metrics: list[Any], real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext
 ) -> tuple[MetricResult, dict[str, float]]:
-    check_finite(real, "real fields")
-    check_finite(fake, "generated fields")
+    """Every metric on the same two sets (each validates them: see ``validation``)."""
     result, timings = MetricResult(), {}
     for m in metrics:
         t0 = time.perf_counter()
@@ -60,15 +48,23 @@ def print_table(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in sorted(result.scalars):
-        table.add_row(key, f"{result.scalars[key]:.6g}")
+        if key in result.undefined:
+            table.add_row(key, f"[yellow]undefined: {result.undefined[key]}[/yellow]")
+        else:
+            table.add_row(key, f"{result.scalars[key]:.6g}")
     (console or Console(width=120)).print(table)
 
 
 def save_result(result: MetricResult, folder: Path) -> list[Path]:
-    """scalars.json, maps.npz and one PNG per figure; returns the files written."""
+    """scalars.json (undefined scores as null), undefined.json (their reasons), maps.npz
+    and one PNG per figure; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / "scalars.json"]
-    files[0].write_text(json.dumps(result.scalars, indent=1, sort_keys=True))
+    values = {k: (None if k in result.undefined else v) for k, v in result.scalars.items()}
+    files[0].write_text(json.dumps(values, indent=1, sort_keys=True))
+    if result.undefined:
+        files.append(folder / "undefined.json")
+        files[-1].write_text(json.dumps(result.undefined, indent=1, sort_keys=True))
     if result.maps:
         path = folder / "maps.npz"
         np.savez_compressed(path, **{k.replace("/", "__"): v for k, v in result.maps.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pydantic import Field
 
@@ -45,12 +46,18 @@ def thresholds_for(
                 f"metric {metric}: thresholds name {', '.join(unknown)}, not among the "
                 f"variables {', '.join(variables)}"
             )
+        for var, values in configured.items():
+            labels = [thr_label(v) for v in values]
+            if len(set(labels)) != len(labels):
+                raise UserError(f"metric {metric}: thresholds of {var} repeat a value: {values}")
         return {k: list(v) for k, v in configured.items()}
     return {k: v for k, v in DEFAULT_THRESHOLDS.items() if k in variables}
 
 
 def thr_label(t: float) -> str:
-    return f"gt{t:g}"
+    """Key part for threshold ``t``: its shortest exact decimal (280.0001 and 280.0002 stay
+    apart; 5.0 is ``gt5``)."""
+    return "gt" + np.format_float_positional(float(t), trim="-")
 
 
 def center_crop(h: int, w: int, size: int) -> tuple[slice, slice]:

@@ -90,7 +90,8 @@ def crps_sorted(s: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     i = torch.arange(1, m + 1, dtype=s.dtype, device=s.device)
     pair_sum = 2.0 * (s * (2 * i - m - 1)).sum(1, keepdim=True)  # sum_ij |x_i - x_j|
     crps = abs_mean - pair_sum / (2 * m * m)
-    fair = abs_mean - pair_sum / (2 * m * (m - 1)) if m > 1 else abs_mean
+    # the fair CRPS is undefined for one member (0/0): NaN, never the plain CRPS
+    fair = abs_mean - pair_sum / (2 * m * (m - 1)) if m > 1 else torch.full_like(crps, torch.nan)
     return crps.sum(), fair.sum()
 
 
@@ -100,6 +101,7 @@ def _n_members(real: torch.Tensor, fake: torch.Tensor) -> int:
 
 class CRPS(MetricPlugin):
     name = "crps"
+    accepts_ensembles = True
     description = "continuous ranked probability score and fair CRPS of the generated ensemble"
 
     class Options(PluginOptions):
@@ -114,12 +116,16 @@ class CRPS(MetricPlugin):
                 a, b = crps_sorted(s, y)
                 total, fair, count = total + float(a), fair + float(b), count + y.numel()
             res.add(f"crps/{var}", total / count)
-            res.add(f"crps_fair/{var}", fair / count)
+            if _n_members(real, fake) < 2:
+                res.add_undefined(f"crps_fair/{var}", "the fair CRPS needs at least 2 members")
+            else:
+                res.add(f"crps_fair/{var}", fair / count)
         return res
 
 
 class SpreadSkill(MetricPlugin):
     name = "spread_skill"
+    accepts_ensembles = True
     description = "ensemble spread, RMSE of the ensemble mean and their ratio (Fortin 2014)"
 
     class Options(PluginOptions):
@@ -128,23 +134,32 @@ class SpreadSkill(MetricPlugin):
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
         res = MetricResult()
         m = _n_members(real, fake)
-        if m < 2:
-            raise UserError("spread_skill needs at least 2 members")
         for c, var in enumerate(ctx.variables):
             var_sum = sq_err = 0.0
             n_var = n_err = 0
             for s, y in pairs(real, fake, c):
                 mean = s.mean(1, keepdim=True)
-                variance = s.var(1, correction=1)
+                variance = s.var(1, correction=1) if m > 1 else torch.zeros(s.shape[0])
                 var_sum += float(variance.sum()) * y.shape[1]
                 n_var += variance.numel() * y.shape[1]
                 sq_err += float((mean - y).square().sum())
                 n_err += y.numel()
             spread = np.sqrt((m + 1) / m) * np.sqrt(var_sum / n_var)
             skill = np.sqrt(sq_err / n_err)
-            res.add(f"spread/{var}", spread)
             res.add(f"skill_rmse/{var}", skill)
-            res.add(f"spread_skill_ratio/{var}", spread / skill if skill > 0 else np.inf)
+            ratio = f"spread_skill_ratio/{var}"
+            if m < 2:
+                why = "the spread needs at least 2 members"
+                res.add_undefined(f"spread/{var}", why)
+                res.add_undefined(ratio, why)
+                continue
+            res.add(f"spread/{var}", spread)
+            if skill > 0:
+                res.add(ratio, spread / skill)
+            elif spread > 0:
+                res.add_undefined(ratio, "the ensemble mean has no error (ratio infinite)")
+            else:
+                res.add_undefined(ratio, "zero spread and zero error (0/0)")
         return res
 
 
@@ -171,6 +186,7 @@ def unreliability(counts: np.ndarray) -> float:
 
 class RankHistogram(MetricPlugin):
     name = "rank_histogram"
+    accepts_ensembles = True
     description = "rank histogram of observations among members and its unreliability"
 
     class Options(PluginOptions):
@@ -198,6 +214,7 @@ class RankHistogram(MetricPlugin):
 
 class Brier(MetricPlugin):
     name = "brier"
+    accepts_ensembles = True
     description = "Brier score, skill score and reliability diagram at thresholds"
 
     class Options(ThresholdOptions):
@@ -233,7 +250,14 @@ class Brier(MetricPlugin):
                 label = f"{var}/{thr_label(t)}"
                 res.add(f"brier/{label}", bs)
                 ref = clim * (1 - clim)
-                res.add(f"brier_skill/{label}", 1 - bs / ref if ref > 0 else np.nan)
+                if ref > 0:
+                    res.add(f"brier_skill/{label}", 1 - bs / ref)
+                else:
+                    what = "never" if clim == 0 else "always"
+                    res.add_undefined(
+                        f"brier_skill/{label}",
+                        f"the event {what} happens in the observations (no climatological skill)",
+                    )
                 with np.errstate(invalid="ignore", divide="ignore"):
                     curve = np.stack([f_sum / cnt, o_sum / cnt, cnt])
                 res.maps[f"reliability/{label}"] = curve

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.ndimage
 import torch
@@ -39,7 +41,10 @@ class Exceedance(MetricPlugin):
                 label = f"{var}/{thr_label(t)}"
                 res.add(f"exceedance_real/{label}", fr)
                 res.add(f"exceedance_fake/{label}", ff)
-                res.add(f"freq_bias/{label}", ff / fr if fr > 0 else np.nan)
+                if fr > 0:
+                    res.add(f"freq_bias/{label}", ff / fr)
+                else:
+                    res.add_undefined(f"freq_bias/{label}", "no exceedance in the real fields")
         return res
 
 
@@ -106,7 +111,11 @@ class FractionsSkillScore(MetricPlugin):
                     acc = np.zeros(3)
                     for sl in chunks(n, 32):
                         acc += fss_sums(fake_x[sl, c], real_x[sl, c], t, scale)
-                    res.add(f"fss/{var}/{thr_label(t)}/s{scale}", fss(*acc))
+                    key = f"fss/{var}/{thr_label(t)}/s{scale}"
+                    if acc[0] + acc[2] > 0:
+                        res.add(key, fss(*acc))
+                    else:
+                        res.add_undefined(key, "no exceedance in either set")
         return res
 
 
@@ -139,11 +148,12 @@ class RainObjects(MetricPlugin):
             counts.append(n)
             areas.extend(sizes * cell_km2)
             intens.extend(means)
+        none = math.nan  # statistics of objects are undefined when there are none
         return {
             "count": float(np.mean(counts)),
-            "area_km2": float(np.mean(areas)) if areas else 0.0,
-            "area_p90_km2": float(np.quantile(areas, 0.9)) if areas else 0.0,
-            "intensity": float(np.mean(intens)) if intens else 0.0,
+            "area_km2": float(np.mean(areas)) if areas else none,
+            "area_p90_km2": float(np.quantile(areas, 0.9)) if areas else none,
+            "intensity": float(np.mean(intens)) if intens else none,
         }
 
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
@@ -156,10 +166,18 @@ class RainObjects(MetricPlugin):
         c = ctx.channel(var)
         cell = (ctx.dx_m / 1e3) ** 2
         sr, sf = self.summary(real[:, c], cell), self.summary(fake[:, c], cell)
+        none = f"no {var} objects above {self.options.threshold:g}"
         for key in sr:
-            res.add(f"rain_objects_real/{key}", sr[key])
-            res.add(f"rain_objects_fake/{key}", sf[key])
-            res.add(f"rain_objects_ratio/{key}", sf[key] / sr[key] if sr[key] else np.nan)
+            for side, value in (("real", sr[key]), ("fake", sf[key])):
+                if math.isnan(value):
+                    res.add_undefined(f"rain_objects_{side}/{key}", f"{none} in the {side} fields")
+                else:
+                    res.add(f"rain_objects_{side}/{key}", value)
+            if sr[key] and not math.isnan(sr[key]) and not math.isnan(sf[key]):
+                res.add(f"rain_objects_ratio/{key}", sf[key] / sr[key])
+            else:
+                side = "generated" if sr[key] and not math.isnan(sr[key]) else "real"
+                res.add_undefined(f"rain_objects_ratio/{key}", f"{none} in the {side} fields")
         return res
 
 

@@ -6,9 +6,16 @@
   averaged by integer wavenumber.
 Log spectral distance per channel: sqrt(mean_k (log10 P_real - log10 P_fake)^2) over all
 bins except the mean (k = 0).  Accumulated chunk by chunk, so any number of samples fits.
+
+Fields that are constant in space have no spectrum: the distance is then undefined (NaN,
+with the reason), never a perfect 0, and so is a distance where one side has no power at
+a wavenumber where the other has some (an infinite log ratio).  Bins where neither side
+has power carry no information and are skipped.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -59,12 +66,39 @@ def fft_spectrum(
     return radial_average(power, index, nbins).cpu()
 
 
+def spatially_flat(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (C,) True where every field of the channel is constant in space
+    (to float32 precision): such fields have no power at any wavenumber k >= 1."""
+    spread = x.amax(dim=(-2, -1)) - x.amin(dim=(-2, -1))  # (N, C)
+    scale = x.abs().amax(dim=(0, 2, 3)).clamp_min(1.0)
+    return (spread <= 1e-6 * scale).all(dim=0)
+
+
 def log_spectral_distance(p_real: torch.Tensor, p_fake: torch.Tensor) -> torch.Tensor:
-    """Per channel, over bins k >= 1 with positive power in both."""
+    """Per channel, over bins k >= 1 where at least one side has power; a bin where only
+    one side has power makes the distance infinite."""
     a, b = p_real[..., 1:], p_fake[..., 1:]
     ok = (a > 0) & (b > 0)
+    one_sided = ((a > 0) ^ (b > 0)).any(-1)
     d = torch.where(ok, torch.log10(a.clamp_min(1e-300)) - torch.log10(b.clamp_min(1e-300)), 0)
-    return torch.sqrt(d.square().sum(-1) / ok.sum(-1).clamp_min(1))
+    lsd = torch.sqrt(d.square().sum(-1) / ok.sum(-1).clamp_min(1))
+    lsd[one_sided] = torch.inf
+    lsd[~ok.any(-1) & ~one_sided] = torch.nan
+    return lsd
+
+
+def undefined_reason(real_flat: bool, fake_flat: bool, lsd: float) -> str | None:
+    """Why the distance of one channel is undefined, or None."""
+    if real_flat and fake_flat:
+        return "real and generated fields are constant in space (no spectrum)"
+    if real_flat or fake_flat:
+        side = "real" if real_flat else "generated"
+        return f"{side} fields are constant in space (no power at any wavenumber)"
+    if math.isinf(lsd):
+        return "one side has no power at wavenumbers where the other has some"
+    if math.isnan(lsd):
+        return "no power at any wavenumber"
+    return None
 
 
 class Spectrum(MetricPlugin):
@@ -78,13 +112,18 @@ class Spectrum(MetricPlugin):
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
         res = MetricResult()
         spectra = {}
+        flat_r, flat_f = spatially_flat(real), spatially_flat(fake)
         for kind in self.options.kinds:
             fn = {"dct": dct_spectrum, "fft": fft_spectrum}[kind]
             pr = fn(real, self.options.chunk, ctx.device)
             pf = fn(fake, self.options.chunk, ctx.device)
             lsd = log_spectral_distance(pr, pf)
             for c, var in enumerate(ctx.variables):
-                res.add(f"spectrum_{kind}_lsd/{var}", lsd[c])
+                why = undefined_reason(bool(flat_r[c]), bool(flat_f[c]), float(lsd[c]))
+                if why:
+                    res.add_undefined(f"spectrum_{kind}_lsd/{var}", why)
+                else:
+                    res.add(f"spectrum_{kind}_lsd/{var}", lsd[c])
                 res.maps[f"spectrum_{kind}_real/{var}"] = pr[c].numpy()
                 res.maps[f"spectrum_{kind}_fake/{var}"] = pf[c].numpy()
             spectra[kind] = (pr, pf)

@@ -10,6 +10,11 @@ Choices (documented because published variants differ):
   descriptors of both sets are normalised with the real descriptors' statistics: the
   original normalises each set by its own, which hides any bias in mean or variance;
 * sample i of each set uses the same patch positions, so identical sets score exactly 0.
+* where the real set does not vary (a constant channel, all-zero rain, a pyramid level
+  without detail) its spread cannot scale the descriptors: the spread of both sets pooled
+  is used instead, and when neither varies the two sets are the same constant and the
+  difference is left unscaled - so a constant generator scores a large distance, never 0,
+  and no division by a clamped 1e-12 inflates a score to 1e26.
 """
 
 from __future__ import annotations
@@ -89,6 +94,36 @@ def _patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, size: int)
     return d.reshape(n * k, -1)
 
 
+def _moments(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """(count, sum, sum of squares) over ``dims`` in float64, 64 samples at a time."""
+    total = sq = None
+    for sl in chunks(x.shape[0], 64):
+        b = x[sl].double()
+        a, q = b.sum(dim=dims, keepdim=True), b.square().sum(dim=dims, keepdim=True)
+        total, sq = (a, q) if total is None else (total + a, sq + q)
+    count = x.numel() / total.numel()
+    return count, total, sq
+
+
+def _std(count: float, total: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
+    var = (sq / count - (total / count).square()).clamp_min(0)
+    return (var * count / max(count - 1, 1)).sqrt()
+
+
+def robust_std(
+    real: torch.Tensor, fake: torch.Tensor, dims: tuple[int, ...], scale: torch.Tensor
+) -> torch.Tensor:
+    """The real set's standard deviation over ``dims``; where it is ~0 (relative to
+    ``scale``), that of both sets pooled; where that is ~0 too, 1."""
+    tiny = 1e-6 * scale.double().clamp_min(1.0)
+    nr, sr, qr = _moments(real, dims)
+    nf, sf, qf = _moments(fake, dims)
+    sd = _std(nr, sr, qr)
+    pooled = _std(nr + nf, sr + sf.to(sr), qr + qf.to(qr))
+    sd = torch.where(sd > tiny, sd, pooled)
+    return torch.where(sd > tiny, sd, torch.ones_like(sd)).to(real.dtype)
+
+
 class SlicedWasserstein(MetricPlugin):
     name = "swd"
     description = "multi-scale sliced Wasserstein distance on Laplacian-pyramid patches (x1e3)"
@@ -125,8 +160,10 @@ class SlicedWasserstein(MetricPlugin):
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
         o = self.options
         dims = (0, 2, 3)
-        mean = real.mean(dim=dims, keepdim=True)[0:1].to(ctx.device, torch.float32)
-        std = real.std(dim=dims, keepdim=True).clamp_min(1e-12).to(ctx.device, torch.float32)
+        count, total, _ = _moments(real, dims)
+        mean = total / count
+        std = robust_std(real, fake, dims, mean.abs())
+        mean, std = mean.to(ctx.device, torch.float32), std.to(ctx.device, torch.float32)
         d_real = self.descriptors(real, mean, std, ctx)
         d_fake = self.descriptors(fake, mean, std, ctx)
         gen = ctx.generator()
@@ -138,7 +175,7 @@ class SlicedWasserstein(MetricPlugin):
             dr = dr.view(dr.shape[0], c, -1)
             df = df.view(df.shape[0], c, -1)
             mu = dr.mean(dim=(0, 2), keepdim=True)
-            sd = dr.std(dim=(0, 2), keepdim=True).clamp_min(1e-12)
+            sd = robust_std(dr, df, (0, 2), torch.ones_like(mu))
             dr = ((dr - mu) / sd).reshape(dr.shape[0], -1)
             df = ((df - mu) / sd).reshape(df.shape[0], -1)
             total = 0.0
