@@ -51,6 +51,16 @@ demo: install
 	$(VENV)/bin/gensemble generate $$(cat $(DEMO)/se_france.run) -n 32 --out $(DEMO)/members.nc --experiment gensemble-demo
 	$(VENV)/bin/gensemble evaluate $$(cat $(DEMO)/se_france.run) --data $(DEMO)/se_france.zarr \
 	  --metrics swd,w1,spectrum,quantiles,crps,rank_histogram,exceedance -n 32 --experiment gensemble-demo
+	# StyleGAN forecasts: learn a and b on two past dates (leave-half-out CRPS), then enlarge
+	# 8 members of an unseen synthetic forecast to 32 and score raw, enriched and hybrid
+	# ensembles against the 8 members held back
+	$(VENV)/bin/gensemble calibrate $$(cat $(DEMO)/se_france.run) --data $(DEMO)/se_france.zarr \
+	  --dates 2021-01-01T21:00,2021-01-02T21:00 -n 16 --steps 40 --evals 12 \
+	  --out $(DEMO)/calibration.json
+	$(VENV)/bin/gensemble data synth --domain se_france -n 16 --members 16 --seed 7 --out $(DEMO)/forecast.nc
+	$(VENV)/bin/gensemble enrich $$(cat $(DEMO)/se_france.run) --members $(DEMO)/forecast.nc \
+	  --holdout 8 -n 32 --steps 60 --calibration $$(cat $(DEMO)/se_france.run) \
+	  --out $(DEMO)/stylegan_forecast.nc
 	# transfer onto nordic (other grid size, no rr) against training from scratch, same steps
 	$(VENV)/bin/gensemble train examples/demo_nordic.yaml
 	basename $$(ls -td $(DEMO)/runs/*/ | head -n 1) > $(DEMO)/nordic_scratch.run
@@ -67,6 +77,7 @@ bench: install
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/stylegan2.py
 	$(PY) benchmarks/transfer.py
+	$(PY) benchmarks/enrich.py
 
 clean:
 	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache

@@ -6,6 +6,7 @@ User mistakes (:class:`UserError`) end as one line on stderr and exit code 2.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -33,6 +34,7 @@ def _register_commands() -> None:
         "evaluate_cmd",
         "transfer_cmd",
         "lineage_cmd",
+        "enrich_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 
@@ -40,8 +42,21 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _one_line_warnings() -> None:
+    """gensemble's own warnings (e.g. an undefined metric and why) as one line each."""
+    default = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):  # noqa: ANN001, ANN202
+        if category.__module__.startswith("gensemble"):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
+    _one_line_warnings()
     try:
         app(args=argv, prog_name="gensemble")
     except UserError as exc:

@@ -1,0 +1,159 @@
+"""Learning the mixing a and perturbation b per resolution level over past forecasts.
+
+Two objectives, both on normalised fields and with common random numbers (the same seed
+at every evaluation, so the objective is a deterministic function of a and b):
+
+* ``reference`` - the published method's, to be comparable: L1 distance of the enriched
+  ensemble's mean and spread to the raw ensemble's (spread x ``inflation``);
+* ``crps`` - leave-half-out, which needs no observations: the members of each forecast
+  are split in two, one half is inverted and enriched, and the enriched ensemble is scored
+  against the other half by fair CRPS plus ``spread_weight`` x |1 - spread/skill|.
+
+Inversions are done once per forecast; each evaluation only perturbs and synthesises.
+a in [0, 1] and b in [0, b_max] per level are found by Powell's method (scipy).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from gensemble.enrichment.invert import InversionConfig, InversionResult
+from gensemble.enrichment.perturb import PerturbConfig
+from gensemble.enrichment.pipeline import Enricher
+from gensemble.enrichment.scores import fair_crps, spread_skill
+
+FORMAT = "gensemble-calibration/1"
+
+
+class CalibrationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Literal["crps", "reference"] = "crps"
+    n: int = Field(32, ge=2, description="members generated per forecast")
+    evals: int = Field(60, ge=1, description="objective evaluations allowed")
+    inflation: float = Field(1.0, gt=0, description="reference objective: spread factor")
+    spread_weight: float = Field(0.5, ge=0, description="crps objective: |1 - ratio| weight")
+    b_max: float = Field(3.0, gt=0)
+    seed: int = 0
+
+
+def _split(members: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    if objective == "reference":
+        return members, members
+    if members.shape[0] < 4:
+        raise ValueError("the crps objective needs at least 4 members per forecast")
+    return members[0::2], members[1::2]
+
+
+def _per_row(values: np.ndarray, level_of: np.ndarray) -> list[float]:
+    return [float(values[lv]) for lv in level_of]
+
+
+class Calibration:
+    """The objective over a set of forecasts, as a function of (a, b) per level."""
+
+    def __init__(
+        self,
+        enricher: Enricher,
+        forecasts: list[np.ndarray],
+        cfg: CalibrationConfig,
+        inv_cfg: InversionConfig,
+        base: PerturbConfig,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        self.enricher, self.cfg, self.base = enricher, cfg, base
+        levels = enricher.model.style_levels()
+        sizes = sorted(set(levels))
+        self.level_of = np.array([sizes.index(hw) for hw in levels])
+        #: the levels whose a and b are learnt (the others are not perturbed)
+        self.active = list(base.levels) if base.levels is not None else list(range(len(sizes)))
+        bad = [lv for lv in self.active if not 0 <= lv < len(sizes)]
+        if bad:
+            raise ValueError(f"levels {bad} out of range: the model has {len(sizes)} levels")
+        self.n_levels = len(self.active)
+        self.cases: list[tuple[InversionResult, torch.Tensor]] = []
+        for members in forecasts:
+            used, held = _split(members, cfg.objective)
+            inv = enricher.invert(used, inv_cfg, on_step)
+            self.cases.append((inv, enricher.normalise(held).cpu()))
+
+    def config(self, x: np.ndarray) -> PerturbConfig:
+        n_all = int(self.level_of.max()) + 1
+        a, b = np.zeros(n_all), np.zeros(n_all)
+        a[self.active] = np.clip(x[: self.n_levels], 0, 1)
+        b[self.active] = np.clip(x[self.n_levels :], 0, self.cfg.b_max)
+        return self.base.model_copy(
+            update={
+                "a": _per_row(a, self.level_of),
+                "b": _per_row(b, self.level_of),
+                "rows": None,
+                "levels": None,
+                "seed": self.cfg.seed,
+            }
+        )
+
+    def __call__(self, x: np.ndarray) -> float:
+        perturb = self.config(x)
+        plan = self.enricher.plan(perturb)
+        total = 0.0
+        for inv, held in self.cases:
+            gen, _ = self.enricher.generate_normalised(inv, self.cfg.n, perturb, plan)
+            gen = gen.cpu()
+            if self.cfg.objective == "reference":
+                mean_err = (gen.mean(0) - held.mean(0)).abs().mean()
+                spread_err = (gen.std(0) - self.cfg.inflation * held.std(0)).abs().mean()
+                total += float(mean_err + spread_err)
+            else:
+                spread, skill = spread_skill(gen, held)
+                ratio_err = abs(1 - spread / skill) if skill > 0 else 1.0
+                total += fair_crps(gen, held) + self.cfg.spread_weight * ratio_err
+        return total / len(self.cases)
+
+    def start(self) -> np.ndarray:
+        def initial(value: float | list[float]) -> np.ndarray:
+            if isinstance(value, list):  # per row: averaged per level
+                v = np.asarray(value, dtype=float)
+                return np.array([v[self.level_of == lv].mean() for lv in self.active])
+            return np.full(self.n_levels, float(value))
+
+        return np.concatenate([initial(self.base.a), initial(self.base.b)])
+
+
+def calibrate(calibration: Calibration) -> dict[str, Any]:
+    """Minimise the objective from the base configuration; returns the JSON record."""
+    from scipy.optimize import minimize
+
+    cfg = calibration.cfg
+    x0 = calibration.start()
+    t0 = time.time()
+    before = calibration(x0)
+    bounds = [(0.0, 1.0)] * calibration.n_levels + [(0.0, cfg.b_max)] * calibration.n_levels
+    found = minimize(calibration, x0, method="Powell", bounds=bounds, options={"maxfev": cfg.evals})
+    x = found.x if found.fun <= before else x0
+    best = calibration.config(x)
+    return {
+        "format": FORMAT,
+        "objective": cfg.objective,
+        "value_before": before,
+        "value_after": min(float(found.fun), before),
+        "evaluations": int(found.nfev) + 1,
+        "seconds": time.time() - t0,
+        "forecasts": len(calibration.cases),
+        "a": best.a,
+        "b": best.b,
+        "perturb": best.model_dump(mode="json"),
+        "settings": cfg.model_dump(mode="json"),
+    }
+
+
+def perturb_from_record(record: dict[str, Any], source: str) -> PerturbConfig:
+    """The perturbation a calibration file (or run artifact) recorded."""
+    if record.get("format") != FORMAT:
+        raise ValueError(f"{source}: not a gensemble calibration ({record.get('format')!r})")
+    return PerturbConfig.model_validate(record["perturb"])

@@ -1,0 +1,239 @@
+"""Enrichment on a tiny StyleGAN2 (the format-2 checkpoint fixture, se_france 16x24):
+inversion, perturbation, calibration, and the file written by `gensemble enrich`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from gensemble.core.errors import UserError
+from gensemble.enrichment.calibrate import Calibration, CalibrationConfig, calibrate
+from gensemble.enrichment.invert import InversionConfig, invert
+from gensemble.enrichment.io import ForecastCase, read_file, write_forecast
+from gensemble.enrichment.latents import Whitener, ensemble_covariance
+from gensemble.enrichment.perturb import PerturbConfig, assign, perturb, resolve_rows
+from gensemble.enrichment.pipeline import Enricher
+from gensemble.inference.loaded import LoadedModel
+from tests.conftest import ROOT
+
+CKPT = ROOT / "tests" / "fixtures" / "checkpoints" / "stylegan2-format2.safetensors"
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher(LoadedModel(CKPT), prior_draws=2000)
+
+
+def known_members(e: Enricher, m: int = 4, seed: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    z = torch.randn(m, e.model.z_dim, generator=torch.Generator().manual_seed(seed))
+    ws = e.model.map_z(z)
+    with torch.no_grad():
+        return ws, e.model.synthesize(ws, "zero")
+
+
+def test_round_trip_error_falls_with_steps(enricher: Enricher) -> None:
+    """Members made by the generator are exactly representable: with the projector's
+    schedule the error must keep falling, and after 200 steps be far below the fields'
+    variance - 2 % on average and 5 % for the hardest member, where two independent
+    members differ by ~200 % (twice the variance) and the start, the mean w, by ~100 %."""
+    _, target = known_members(enricher)
+    errors = []
+    for steps in (50, 100, 200):
+        cfg = InversionConfig(steps=steps, tol=0)
+        res = invert(enricher.model, target, enricher.loaded.variables, enricher.prior, cfg)
+        errors.append(res.loss)
+    assert float(errors[0].mean()) > float(errors[1].mean()) > float(errors[2].mean())
+    var = float(target.var())
+    assert float(errors[2].mean()) < 0.02 * var and float(errors[2].max()) < 0.05 * var
+
+
+def test_batched_inversion_equals_one_by_one(enricher: Enricher) -> None:
+    _, target = known_members(enricher, m=3)
+    v = enricher.loaded.variables
+    cfg = InversionConfig(steps=20, noise_factor=0.0, tol=0)
+    together = invert(enricher.model, target, v, enricher.prior, cfg)
+    alone = invert(enricher.model, target, v, enricher.prior, cfg.model_copy(update={"batch": 1}))
+    torch.testing.assert_close(together.ws, alone.ws, atol=1e-5, rtol=1e-4)
+
+
+def test_identity_and_collapse(enricher: Enricher) -> None:
+    ws, _ = known_members(enricher, m=3)
+    inv = invert(
+        enricher.model,
+        enricher.synthesize(ws, _const(ws), torch.arange(3)),
+        enricher.loaded.variables,
+        enricher.prior,
+        InversionConfig(steps=5),
+    )
+    same, source = enricher.generate_normalised(inv, 6, PerturbConfig(a=0.0, b=0.0))
+    expected = enricher.synthesize(inv.ws[source], inv, source)
+    torch.testing.assert_close(same, expected, atol=0, rtol=0)
+    torch.testing.assert_close(same[0], enricher.model.synthesize(inv.ws[:1], "zero")[0])
+    collapsed, _ = enricher.generate_normalised(inv, 6, PerturbConfig(a=1.0, b=0.0))
+    mean_field = enricher.model.synthesize(inv.ws.mean(0, keepdim=True), "zero")[0]
+    for member in collapsed:
+        torch.testing.assert_close(member, mean_field, atol=1e-5, rtol=1e-5)
+
+
+def _const(ws: torch.Tensor):  # noqa: ANN202
+    from gensemble.enrichment.invert import InversionResult
+
+    return InversionResult(ws, None, torch.zeros(ws.shape[0]), 0)
+
+
+def test_spread_grows_with_b(enricher: Enricher) -> None:
+    ws, _ = known_members(enricher, m=4)
+    inv = _const(ws)
+    spreads = []
+    for b in (0.0, 0.25, 0.5, 1.0, 2.0):
+        fields, _ = enricher.generate_normalised(inv, 40, PerturbConfig(b=b, seed=1))
+        spreads.append(float(fields.std(0).mean()))
+    assert all(x < y for x, y in zip(spreads, spreads[1:], strict=False)), spreads
+
+
+def test_perturbations_have_the_ensemble_covariance_per_row(enricher: Enricher) -> None:
+    """The reference computes the covariance from a reshape that mixes members and rows;
+    drawn perturbations must have each row's own covariance across the members."""
+    gen = torch.Generator().manual_seed(0)
+    m, s, d = 6, 5, 8
+    ws = torch.randn(m, s, d, generator=gen, dtype=torch.float64)
+    ws = ws * torch.linspace(0.2, 3.0, s)[None, :, None]  # rows of very different spread
+    ws[:, 2] = ws[:, 2] @ torch.randn(d, d, generator=gen, dtype=torch.float64)
+    cfg = PerturbConfig(a=0.0, b=1.0, floor=0.0, seed=4)
+    plan = resolve_rows(cfg, [(4, 4)] * s)
+    out, k = perturb(ws, 40_000, plan, enricher.prior, cfg)
+    p = out - ws[k]
+    for r in range(s):
+        want = torch.cov(ws[:, r].t())
+        got = torch.cov(p[:, r].t())
+        assert torch.linalg.norm(got - want) / torch.linalg.norm(want) < 0.05, r
+    cov = ensemble_covariance(ws)
+    assert cov.variances.shape == (s, m - 1)
+    torch.testing.assert_close(cov.matrix(2), torch.cov(ws[:, 2].t()))
+
+
+def test_whitened_prior_has_identity_covariance(enricher: Enricher) -> None:
+    w = Whitener.fit(enricher.prior.samples)
+    z = w.whiten(enricher.prior.samples)
+    torch.testing.assert_close(
+        torch.cov(z.t()), torch.eye(z.shape[1], dtype=z.dtype), atol=1e-6, rtol=1e-6
+    )
+    torch.testing.assert_close(w.colour(z), enricher.prior.samples.double())
+    degenerate = torch.randn(500, 4, dtype=torch.float64)
+    degenerate[:, 3] = degenerate[:, 2]  # singular covariance: the floor keeps it finite
+    assert torch.isfinite(Whitener.fit(degenerate, floor=1e-3).whiten(degenerate)).all()
+
+
+def test_uneven_n_over_m_uses_every_input() -> None:
+    k = assign(10, 4)
+    counts = torch.bincount(k, minlength=4)
+    assert counts.min() >= 2 and counts.max() <= 3 and int(counts.sum()) == 10
+    with pytest.raises(ValueError, match="at least 4"):
+        assign(3, 4)
+
+
+def test_rows_by_level_and_prior_rows(enricher: Enricher) -> None:
+    levels = enricher.model.style_levels()
+    plan = resolve_rows(PerturbConfig(a=0.3, b=1.0, levels=[0], prior_levels=[2]), levels)
+    coarse = [i for i, hw in enumerate(levels) if hw == min(levels)]
+    assert plan.b.nonzero().flatten().tolist() == coarse and plan.a[coarse[0]] == 0.3
+    assert plan.prior_rows.sum() > 0
+    with pytest.raises(ValueError, match="out of range"):
+        resolve_rows(PerturbConfig(rows=[99]), levels)
+
+
+def test_same_seed_same_members(enricher: Enricher) -> None:
+    _, target = known_members(enricher, m=3)
+    members = enricher.physical(target)
+    inv_cfg = InversionConfig(steps=10)
+    runs = [enricher.enrich(members, 7, inv_cfg, PerturbConfig(seed=s)) for s in (5, 5, 6)]
+    np.testing.assert_array_equal(runs[0]["fields"], runs[1]["fields"])
+    assert not np.array_equal(runs[0]["fields"], runs[2]["fields"])
+    hybrid = enricher.enrich(members, 7, inv_cfg, PerturbConfig(seed=5), hybrid=True)
+    assert hybrid["generated"].tolist() == [0, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_array_equal(hybrid["fields"][:3], members)
+
+
+def test_optimised_noise_is_reused_for_generated_members(enricher: Enricher) -> None:
+    _, target = known_members(enricher, m=2)
+    inv = enricher.invert(
+        enricher.physical(target), InversionConfig(steps=10, noise="optimize"), None
+    )
+    assert inv.noise is not None and inv.noise[0].shape[0] == 2
+    fields, source = enricher.generate_normalised(inv, 4, PerturbConfig(a=0.0, b=0.0))
+    direct = enricher.model.synthesize(inv.ws[1:2], [n[1:2] for n in inv.noise])
+    torch.testing.assert_close(fields[source.tolist().index(1)], direct[0])
+
+
+def test_cf_file_round_trip(enricher: Enricher, tmp_path) -> None:  # noqa: ANN001
+    _, target = known_members(enricher, m=3)
+    members = enricher.physical(target)
+    out = enricher.enrich(members, 6, InversionConfig(steps=5), PerturbConfig())
+    case = ForecastCase(np.datetime64("2020-10-02T12:00"), 12.0, members, np.arange(3))
+    path = write_forecast(
+        tmp_path / "f.nc",
+        enricher.loaded.grid,
+        "se_france",
+        enricher.loaded.variables,
+        [case],
+        [out],
+        {"seed": 0},
+    )
+    with xr.open_dataset(path) as ds:
+        assert ds["rr"].attrs["units"] == "mm/h" and ds["rr"].attrs["grid_mapping"] == "crs"
+        assert "grid_mapping_name" in ds["crs"].attrs
+        assert ds["generated"].values.tolist() == [1] * 6
+        assert ds["forecast_reference_time"].values[0] == np.datetime64("2020-10-02T00:00", "ns")
+        assert ds["reconstruction_rmse"].shape == (1, 3, 4)
+        np.testing.assert_allclose(ds["t2m"].values[0], out["fields"][:, 3], rtol=1e-6)
+    again = read_file(path, enricher.loaded.variables, enricher.loaded.grid)
+    np.testing.assert_allclose(again[0].members, out["fields"], rtol=1e-5, atol=1e-5)
+
+
+def test_calibration_lowers_its_objective_on_held_back_members(enricher: Enricher) -> None:
+    forecasts = []
+    for seed in (1, 2):
+        _, target = known_members(enricher, m=8, seed=seed)
+        forecasts.append(enricher.physical(target))
+    cfg = CalibrationConfig(objective="crps", n=16, evals=25)
+    calib = Calibration(enricher, forecasts, cfg, InversionConfig(steps=30), PerturbConfig(b=2.5))
+    record = calibrate(calib)
+    assert record["value_after"] < record["value_before"]
+    assert len(record["a"]) == enricher.model.num_styles() and record["objective"] == "crps"
+    ref = Calibration(
+        enricher,
+        forecasts[:1],
+        CalibrationConfig(objective="reference", n=8, evals=10),
+        InversionConfig(steps=10),
+        PerturbConfig(),
+    )
+    assert calibrate(ref)["value_after"] <= calibrate(ref)["value_before"]
+
+
+def test_architecture_without_latent_access_is_refused() -> None:
+    loaded = LoadedModel(CKPT)
+
+    class Plain(torch.nn.Module):
+        architecture = "plain"
+
+    loaded.model = Plain()
+    with pytest.raises(UserError, match="'plain' does not support latent access"):
+        Enricher(loaded)
+
+
+def test_calibration_learns_only_the_chosen_levels(enricher: Enricher) -> None:
+    _, target = known_members(enricher, m=4, seed=9)
+    cfg = CalibrationConfig(objective="crps", n=8, evals=8)
+    calib = Calibration(
+        enricher,
+        [enricher.physical(target)],
+        cfg,
+        InversionConfig(steps=5),
+        PerturbConfig(levels=[0]),
+    )
+    record = calibrate(calib)
+    levels = enricher.model.style_levels()
+    coarse = [i for i, hw in enumerate(levels) if hw == min(levels)]
+    assert all(record["b"][i] == 0 for i in range(len(levels)) if i not in coarse)
