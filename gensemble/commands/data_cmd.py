@@ -83,13 +83,20 @@ def prepare(
 
 @data_app.command("inspect")
 def inspect(
-    store: Path = typer.Argument(..., help="zarr store"),
+    path: Path = typer.Argument(..., help="zarr store, or a raw netCDF/GRIB/prototype file"),
     as_json: bool = typer.Option(False, "--json"),
+    fmt: str = typer.Option("auto", "--format", help="raw files: auto or a reader name"),
 ) -> None:
-    """Summarise a store: shape, variables, ranges, NaN counts, statistics."""
+    """Summarise a store (shape, variables, ranges, statistics) or a raw file (variables
+    and their canonical names, units, grid and CRS, times, domains covered)."""
     from gensemble.data.store import Store
 
-    st = Store(store)
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if not (path / "zarr.json").is_file():
+        _inspect_raw(path, fmt, as_json)
+        return
+    st = Store(path)
     summary = st.summary()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -140,6 +147,37 @@ def inspect(
     con.print(table)
     for pos in q.get("first_positions", [])[:5]:
         con.print(f"  {pos}")
+
+
+def _inspect_raw(path: Path, fmt: str, as_json: bool) -> None:
+    from gensemble.data.inspect_raw import inspect_raw
+
+    info = inspect_raw(path, fmt)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    con = Console(width=140)
+    g = info["grid"]
+    con.print(f"[bold]{path}[/bold]: {info['samples']} samples, {info['time_coverage']}")
+    con.print(
+        f"grid: {g['kind']}; CRS {g.get('crs', '-')}; shape {g.get('shape', '-')}; "
+        f"lon/lat extent {g.get('extent_lonlat', '-')}"
+    )
+    table = Table(title="fields")
+    for col in ("variable", "name in file", "units in file", "units", "long name"):
+        table.add_column(col)
+    for f in info["fields"]:
+        name = f["variable"] if f["canonical"] else f"{f['variable']} (not a registered variable)"
+        table.add_row(name, f["in_file"], f["units_in_file"], f["units"], f["long_name"])
+    con.print(table)
+    cover = Table(title="registered domains (default options) covered")
+    cover.add_column("domain")
+    cover.add_column("covered")
+    for name, c in info["domains"].items():
+        cover.add_row(name, c.get("error") or f"{100 * c['covered']:.1f}% of {c['shape']}")
+    con.print(cover)
+    for note in info["notes"]:
+        con.print(f"  note: {note}")
 
 
 @data_app.command("regrid")

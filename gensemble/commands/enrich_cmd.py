@@ -214,6 +214,7 @@ def calibrate(
     steps: int = typer.Option(300, min=1, help="inversion steps"),
     evals: int = typer.Option(60, min=1, help="objective evaluations"),
     levels: str = typer.Option(None, help="perturbed resolution levels (0 coarsest)"),
+    per_level: bool = typer.Option(False, help="one (a, b) per level (needs more --evals)"),
     seed: int = typer.Option(0),
     out: Path = typer.Option(Path("calibration.json"), "--out"),
     log: bool = typer.Option(True, help="log to MLflow and tag the model's run"),
@@ -235,7 +236,9 @@ def calibrate(
     from gensemble.enrichment.perturb import PerturbConfig
 
     with _user_errors():
-        cfg = CalibrationConfig(objective=objective, n=n, evals=evals, seed=seed)
+        cfg = CalibrationConfig(
+            objective=objective, n=n, evals=evals, seed=seed, per_level=per_level
+        )
         inv_cfg = InversionConfig(steps=steps, seed=seed)
         base = PerturbConfig(levels=_ints(levels), seed=seed)
         enricher, path = _enricher(source, uri, experiment_name, which, device)

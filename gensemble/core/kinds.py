@@ -17,6 +17,7 @@ from gensemble.api.plugins import (
     Plugin,
     ReaderPlugin,
 )
+from gensemble.api.variables import Variable
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Kind:
 
     name: str
     hook: str
-    base: type[Plugin]
+    base: type[Plugin] | type
     doc: str
     instances: bool = False
 
@@ -37,6 +38,7 @@ KINDS: dict[str, Kind] = {
         Kind("architecture", "gensemble_architectures", ArchitecturePlugin, "generative models"),
         Kind("metric", "gensemble_metrics", MetricPlugin, "scores of generated weather"),
         Kind("reader", "gensemble_readers", ReaderPlugin, "raw file formats"),
+        Kind("variable", "gensemble_variables", Variable, "weather variables", instances=True),
     )
 }
 

@@ -123,10 +123,13 @@ class Registry:
                 info.cls, info.error = None, problem
             elif info.name in self._by_kind[kind.name]:
                 first = self._by_kind[kind.name][info.name]
+                if kind.instances and first.cls == obj:
+                    continue  # the same definition twice (e.g. re-exported): nothing to merge
                 info.cls = None
+                what = "conflicting definition of" if kind.instances else "duplicate"
                 info.error = (
-                    f"duplicate {kind.name} name {info.name!r} "
-                    f"(already provided by {first.distribution})"
+                    f"{what} {kind.name} {info.name!r} (already provided by "
+                    f"{first.distribution}); the first one is used"
                 )
             else:
                 self._by_kind[kind.name][info.name] = info

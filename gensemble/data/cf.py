@@ -117,8 +117,11 @@ class MemberWriter:
         units: list[str],
         attrs: dict[str, Any],
         n: int,
+        definitions: list[Any] | None = None,
     ) -> None:
         self.path, self.grid, self.variables, self.units = Path(path), grid, variables, units
+        #: CF attributes of each field: from its definition when given, else by name
+        self.described = list(definitions) if definitions else list(variables)
         self.attrs, self.n = attrs, n
         self._atomic = atomic_path(self.path)
         self.tmp = self._atomic.__enter__()
@@ -146,7 +149,7 @@ class MemberWriter:
         crs = ds.createVariable("crs", "i4", ())
         crs.setncatts(grid.cf_grid_mapping())
         self._vars = []
-        for name, unit in zip(self.variables, self.units, strict=True):
+        for name, desc, unit in zip(self.variables, self.described, self.units, strict=True):
             v = ds.createVariable(
                 name,
                 "f4",
@@ -155,7 +158,7 @@ class MemberWriter:
                 complevel=1,
                 chunksizes=(1, grid.ny, grid.nx),
             )
-            v.setncatts(cf_attrs(name, unit))
+            v.setncatts(cf_attrs(desc, unit))
             self._vars.append(v)
 
     def write(self, start: int, fields: np.ndarray) -> None:
@@ -165,7 +168,7 @@ class MemberWriter:
             return
         coords: dict[str, Any] = {"member": ("member", np.arange(start, start + len(fields)))}
         data: dict[str, Any] = {
-            name: (("member", "y", "x"), fields[:, c], cf_attrs(name, self.units[c]))
+            name: (("member", "y", "x"), fields[:, c], cf_attrs(self.described[c], self.units[c]))
             for c, name in enumerate(self.variables)
         }
         if not self._zarr_started:  # grid coordinates and grid mapping once

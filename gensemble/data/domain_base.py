@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from gensemble.api.plugins import DomainPlugin, PluginOptions
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
-from gensemble.data.variables import STANDARD_VARIABLES, Variable
+from gensemble.data.variables import Variable, known_variables
 
 DEFAULT_VARIABLES = ["rr", "u10", "v10", "t2m"]
 
@@ -33,9 +33,10 @@ class CropOptions(PluginOptions):
     @field_validator("variables")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in STANDARD_VARIABLES]
+        known = known_variables()
+        unknown = [v for v in value if v not in known]
         if unknown:
-            raise ValueError(f"unknown variables {unknown}; known: {sorted(STANDARD_VARIABLES)}")
+            raise ValueError(f"unknown variables {unknown}; known: {sorted(known)}")
         if not value or len(set(value)) != len(value):
             raise ValueError("variables must be a non-empty list without repeats")
         return value
@@ -52,9 +53,6 @@ class CroppedGridDomain(DomainPlugin):
     def crop_window(self) -> tuple[int, int, int, int]:
         raise NotImplementedError
 
-    def full_grid(self) -> Grid:
-        return self.native_grid()
-
     def grid(self) -> Grid:
         if not hasattr(self, "_grid"):
             row0, col0, ny, nx = self.crop_window()
@@ -65,7 +63,8 @@ class CroppedGridDomain(DomainPlugin):
         return self._grid
 
     def variables(self) -> list[Variable]:
-        return [STANDARD_VARIABLES[v] for v in self.options.variables]
+        known = known_variables()
+        return [known[v] for v in self.options.variables]
 
     def static_fields(self) -> dict[str, np.ndarray]:
         path = getattr(self.options, "orography_file", None)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from gensemble.data.variables import Variable
+from gensemble.data.variables import Variable, transform_forward, transform_inverse
 
 Mode = Literal["standard", "maxabs", "minmax"]
 
@@ -44,13 +44,21 @@ class Normalizer:
         log1p: list[bool],
         mode: str = "standard",
         per_pixel: bool = False,
+        transforms: list[str] | None = None,
+        bounds: list[tuple[float, float]] | None = None,
     ) -> None:
         self.offset = torch.as_tensor(np.asarray(offset), dtype=torch.float32)
         self.scale = torch.as_tensor(np.asarray(scale), dtype=torch.float32)
         if self.offset.ndim == 1:
             self.offset = self.offset[:, None, None]
             self.scale = self.scale[:, None, None]
-        self.log1p = torch.tensor(log1p, dtype=torch.bool)
+        self.transforms = list(transforms or ["log1p" if b else "none" for b in log1p])
+        self.bounds = (
+            [tuple(map(float, b)) for b in bounds]
+            if bounds
+            else [(-np.inf, np.inf) for _ in self.transforms]
+        )
+        self.log1p = torch.tensor([t == "log1p" for t in self.transforms], dtype=torch.bool)
         self.mode = mode
         self.per_pixel = per_pixel
 
@@ -64,28 +72,46 @@ class Normalizer:
         per_pixel: bool = False,
     ) -> Normalizer:
         offset, scale = offsets_scales(pixel_stats if per_pixel else global_stats, mode)
-        return cls(offset, scale, [v.transform == "log1p" for v in variables], mode, per_pixel)
+        return cls(
+            offset,
+            scale,
+            [v.transform == "log1p" for v in variables],
+            mode,
+            per_pixel,
+            [v.transform for v in variables],
+            [v.valid_range for v in variables],
+        )
 
     def _bcast(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return t.to(device=x.device, dtype=x.dtype)
 
+    def _transformed(self, x: torch.Tensor, fn) -> torch.Tensor:  # noqa: ANN001
+        if all(t == "none" for t in self.transforms):
+            return x
+        channels = [
+            fn(x[..., c, :, :], t, *self.bounds[c]) if t != "none" else x[..., c, :, :]
+            for c, t in enumerate(self.transforms)
+        ]
+        return torch.stack(channels, dim=-3)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Physical (…, C, H, W) to normalised."""
-        mask = self.log1p.to(x.device)[:, None, None]
-        x = torch.where(mask, torch.log1p(x.clamp_min(0)), x)
+        x = self._transformed(x, transform_forward)
         return (x - self._bcast(self.offset, x)) / self._bcast(self.scale, x)
 
     def forward_(self, x: torch.Tensor) -> torch.Tensor:
         """In-place :meth:`forward` (the loader's hot path)."""
-        for c in torch.nonzero(self.log1p).flatten().tolist():
-            x[..., c, :, :].clamp_(min=0).log1p_()
+        for c, t in enumerate(self.transforms):
+            if t == "log1p":
+                x[..., c, :, :].clamp_(min=0).log1p_()
+            elif t != "none":
+                x[..., c, :, :] = transform_forward(x[..., c, :, :], t, *self.bounds[c])
         return x.sub_(self._bcast(self.offset, x)).div_(self._bcast(self.scale, x))
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised to physical units."""
         y = x * self._bcast(self.scale, x) + self._bcast(self.offset, x)
-        mask = self.log1p.to(x.device)[:, None, None]
-        return torch.where(mask, torch.expm1(y).clamp_min(0), y)
+        return self._transformed(y, transform_inverse)
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors (for safetensors) and JSON metadata."""
@@ -95,6 +121,8 @@ class Normalizer:
                 "mode": self.mode,
                 "per_pixel": self.per_pixel,
                 "log1p": [bool(b) for b in self.log1p],
+                "transforms": self.transforms,
+                "bounds": [[float(v) for v in b] for b in self.bounds],
             },
         )
 
@@ -106,4 +134,6 @@ class Normalizer:
             meta["log1p"],
             meta["mode"],
             meta["per_pixel"],
+            meta.get("transforms"),
+            meta.get("bounds"),
         )

@@ -28,7 +28,7 @@ import zarr
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 from gensemble.data.normalize import Normalizer
-from gensemble.data.variables import STANDARD_VARIABLES, Variable
+from gensemble.data.variables import Variable, get_variable
 
 STORE_VERSION = 1
 COMPRESSIONS = ("none", "zstd", "lz4")
@@ -153,6 +153,7 @@ class StoreWriter:
                 "domain_options": json.loads(json.dumps(domain_options, default=str)),
                 "gensemble_grid": json.dumps(grid.to_attrs()),
                 "variables": [v.name for v in variables],
+                "variable_defs": [v.to_dict() for v in variables],
                 "units": {v.name: v.units for v in variables},
                 "complete": False,
             }
@@ -249,7 +250,11 @@ class Store:
 
     @property
     def variables(self) -> list[Variable]:
-        return [STANDARD_VARIABLES[n] for n in self.variable_names]
+        """The definitions the store was written with (older stores: the registry's)."""
+        defs = self.attrs.get("variable_defs")
+        if defs:
+            return [Variable.from_dict(d) for d in defs]
+        return [get_variable(n) for n in self.variable_names]
 
     @property
     def quality(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from gensemble.api.plugins import DomainPlugin
+from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
 from gensemble.data.cf import to_cf_dataset
 from gensemble.data.grid import Grid
@@ -79,6 +80,75 @@ def synthetic_orography(grid: Grid, name: str) -> np.ndarray:
     return (3500.0 * (pos / (pos.max() + 1e-12)) ** 1.3).astype(np.float32)
 
 
+#: recipes this module knows; a variable names one in its definition (``synthetic``)
+RECIPES = (
+    "precipitation",
+    "wind_u",
+    "wind_v",
+    "wind_speed",
+    "temperature",
+    "orography",
+    "pressure",
+    "gust",
+    "humidity",
+    "cloud",
+)
+
+
+def recipes_for(variables: list) -> dict[str, str]:
+    """Variable name -> recipe, or a refusal naming the variable without one."""
+    out = {}
+    for var in variables:
+        if var.synthetic not in RECIPES:
+            why = "names none" if var.synthetic is None else f"names {var.synthetic!r}"
+            raise UserError(
+                f"no synthetic generator for variable {var.name!r} (its definition {why}; "
+                f"known recipes: {', '.join(RECIPES)})"
+            )
+        out[var.name] = var.synthetic
+    return out
+
+
+class _Extras:
+    """The fields derived from a date's base fields, drawn only when asked for.
+
+    * pressure (hPa): 1013 + a date anomaly + the streamfunction (geostrophic: the wind
+      blows along the isobars), ~6 hPa across the domain;
+    * gust (m/s): wind speed times a gust factor of 1.3-1.9, higher where it rains;
+    * humidity (fraction): a moist field tied to the rain's latent field, near 1 where
+      it rains;
+    * cloud (fraction): a cloud field tied to the same latent field, overcast over rain.
+    """
+
+    def __init__(self, fm, rng, a, b, m, base, psi, g) -> None:  # noqa: ANN001
+        self.fm, self.rng, self.a, self.b, self.m = fm, rng, a, b, m
+        self.base, self.psi, self.g = base, psi, g
+
+    def _noise(self, beta: float) -> np.ndarray:
+        fm = self.fm
+        return fm.field(
+            self.b * fm.spectral(self.rng, beta) + self.a * fm.spectral(self.rng, beta, self.m)
+        )
+
+    def make(self, recipe: str) -> np.ndarray:
+        speed = np.hypot(self.base["wind_u"], self.base["wind_v"])
+        if recipe == "wind_speed":
+            return speed
+        if recipe == "pressure":
+            psi = self.fm.field(self.psi)
+            return 1013.0 + self.rng.normal(0, 8) + 6.0 * psi
+        wet = np.clip(self.base["precipitation"], 0, None)
+        if recipe == "gust":
+            factor = 1.6 + 0.15 * self._noise(3.0) + 0.1 * np.tanh(wet)
+            return np.clip(speed * np.clip(factor, 1.3, 1.9) + 1.0, 0, None)
+        if recipe == "humidity":
+            x = 0.8 + 0.6 * self.g + 0.4 * self._noise(3.0) + 3.0 * np.tanh(wet)
+            return 1.0 / (1.0 + np.exp(-x))
+        # cloud
+        x = 1.5 * self.g + 0.5 * self._noise(2.5) + 4.0 * np.tanh(wet)
+        return 1.0 / (1.0 + np.exp(-x))
+
+
 def synth_ensemble(
     domain: DomainPlugin,
     n_dates: int,
@@ -97,8 +167,8 @@ def synth_ensemble(
     _, lat = grid.lonlat()
     hy, hx = np.gradient(orog.astype(np.float64), fm.dy, fm.dx)
     a, b = spread, np.sqrt(1 - spread**2)
-    names = domain.variable_names()
-    out = {n: np.empty((n_dates, n_members, *grid.shape), np.float32) for n in names}
+    recipes = recipes_for(domain.variables())
+    out = {n: np.empty((n_dates, n_members, *grid.shape), np.float32) for n in recipes}
     t0 = np.datetime64("2021-01-01T21:00", "s")
     ref = t0 + np.arange(n_dates) * np.timedelta64(1, "D")
     lead = rng.integers(1, 46, n_dates)
@@ -121,15 +191,16 @@ def synth_ensemble(
             g = (g + 0.5 * uplift) / np.sqrt(1.25)
             q = np.quantile(g, 1 - rng.uniform(0.05, 0.4))
             rr = rng.lognormal(-0.5, 0.5) * np.expm1(np.clip(g - q, 0.0, 4.5))
-            fields = {
-                "u10": u,
-                "v10": v,
-                "t2m": t2m,
-                "rr": rr,
-                "orog": np.broadcast_to(orog, u.shape),
+            base = {
+                "wind_u": u,
+                "wind_v": v,
+                "temperature": t2m,
+                "precipitation": rr,
+                "orography": np.broadcast_to(orog, u.shape),
             }
-            for n in names:
-                out[n][d] = fields[n]
+            extra = _Extras(fm, rng, a, b, n_members, base, psi_m, g)
+            for name, recipe in recipes.items():
+                out[name][d] = base[recipe] if recipe in base else extra.make(recipe)
             bar.advance(task)
     valid = ref + lead * np.timedelta64(1, "h")
     return to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)

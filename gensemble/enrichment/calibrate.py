@@ -10,7 +10,8 @@ at every evaluation, so the objective is a deterministic function of a and b):
   against the other half by fair CRPS plus ``spread_weight`` x |1 - spread/skill|.
 
 Inversions are done once per forecast; each evaluation only perturbs and synthesises.
-a in [0, 1] and b in [0, b_max] per level are found by Powell's method (scipy).
+a in [0, 1] and b in [0, b_max] - one pair for every perturbed level, or one pair per
+level (``per_level``, which needs more evaluations) - are found by Powell's method.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class CalibrationConfig(BaseModel):
     inflation: float = Field(1.0, gt=0, description="reference objective: spread factor")
     spread_weight: float = Field(0.5, ge=0, description="crps objective: |1 - ratio| weight")
     b_max: float = Field(3.0, gt=0)
+    per_level: bool = Field(
+        False, description="one (a, b) per resolution level instead of one pair for all"
+    )
     seed: int = 0
 
 
@@ -76,7 +80,7 @@ class Calibration:
         bad = [lv for lv in self.active if not 0 <= lv < len(sizes)]
         if bad:
             raise ValueError(f"levels {bad} out of range: the model has {len(sizes)} levels")
-        self.n_levels = len(self.active)
+        self.n_levels = len(self.active) if cfg.per_level else 1
         self.cases: list[tuple[InversionResult, torch.Tensor]] = []
         for members in forecasts:
             used, held = _split(members, cfg.objective)
@@ -86,7 +90,7 @@ class Calibration:
     def config(self, x: np.ndarray) -> PerturbConfig:
         n_all = int(self.level_of.max()) + 1
         a, b = np.zeros(n_all), np.zeros(n_all)
-        a[self.active] = np.clip(x[: self.n_levels], 0, 1)
+        a[self.active] = np.clip(x[: self.n_levels], 0, 1)  # broadcast when one pair
         b[self.active] = np.clip(x[self.n_levels :], 0, self.cfg.b_max)
         return self.base.model_copy(
             update={
@@ -119,10 +123,26 @@ class Calibration:
         def initial(value: float | list[float]) -> np.ndarray:
             if isinstance(value, list):  # per row: averaged per level
                 v = np.asarray(value, dtype=float)
-                return np.array([v[self.level_of == lv].mean() for lv in self.active])
+                per = np.array([v[self.level_of == lv].mean() for lv in self.active])
+                return per if self.cfg.per_level else np.array([per.mean()])
             return np.full(self.n_levels, float(value))
 
         return np.concatenate([initial(self.base.a), initial(self.base.b)])
+
+
+def _grid_start(calibration: Calibration, x0: np.ndarray, budget: int) -> tuple:
+    """The best of a coarse grid over one shared (a, b), as Powell's starting point: line
+    searches along one coordinate at a time waste a small budget on the first one."""
+    cfg, k = calibration.cfg, calibration.n_levels
+    best_x, best = x0, calibration(x0)
+    n_b = max(2, budget // 2)
+    for a in (0.0, 0.5)[: 1 if budget < 4 else 2]:
+        for b in np.linspace(0.0, cfg.b_max, n_b):
+            x = np.concatenate([np.full(k, a), np.full(k, b)])
+            value = calibration(x)
+            if value < best:
+                best_x, best = x, value
+    return best_x, best
 
 
 def calibrate(calibration: Calibration) -> dict[str, Any]:
@@ -133,21 +153,30 @@ def calibrate(calibration: Calibration) -> dict[str, Any]:
     x0 = calibration.start()
     t0 = time.time()
     before = calibration(x0)
+    grid_budget = min(cfg.evals // 2, 14)
+    x, best = _grid_start(calibration, x0, grid_budget) if grid_budget >= 2 else (x0, before)
+    used = 1 + (2 * max(2, grid_budget // 2) + 1 if grid_budget >= 2 else 0)
     bounds = [(0.0, 1.0)] * calibration.n_levels + [(0.0, cfg.b_max)] * calibration.n_levels
-    found = minimize(calibration, x0, method="Powell", bounds=bounds, options={"maxfev": cfg.evals})
-    x = found.x if found.fun <= before else x0
-    best = calibration.config(x)
+    nfev = 0
+    if cfg.evals > used:
+        found = minimize(
+            calibration, x, method="Powell", bounds=bounds, options={"maxfev": cfg.evals - used}
+        )
+        nfev = int(found.nfev)
+        if found.fun < best:
+            x, best = found.x, float(found.fun)
+    best_cfg = calibration.config(x)
     return {
         "format": FORMAT,
         "objective": cfg.objective,
         "value_before": before,
-        "value_after": min(float(found.fun), before),
-        "evaluations": int(found.nfev) + 1,
+        "value_after": min(best, before),
+        "evaluations": used + nfev,
         "seconds": time.time() - t0,
         "forecasts": len(calibration.cases),
-        "a": best.a,
-        "b": best.b,
-        "perturb": best.model_dump(mode="json"),
+        "a": best_cfg.a,
+        "b": best_cfg.b,
+        "perturb": best_cfg.model_dump(mode="json"),
         "settings": cfg.model_dump(mode="json"),
     }
 

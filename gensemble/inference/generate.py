@@ -43,7 +43,9 @@ def write_members(
         seed=int(seed),
     )
     with (
-        MemberWriter(out, loaded.grid, loaded.variables, units, attrs, n) as writer,
+        MemberWriter(
+            out, loaded.grid, loaded.variables, units, attrs, n, meta.definitions()
+        ) as writer,
         progress() as bar,
     ):
         task = bar.add_task("generate", total=n)

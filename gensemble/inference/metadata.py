@@ -14,6 +14,9 @@ History:
   was stored as ``version``.
 * **2**: optimiser settings are architecture options; freezing is ``init.freeze``, a list
   of the architecture's layer groups; ``package_version``; optional ``provenance``.
+* **3**: ``variable_defs``, the full definition of every variable (units, CF names,
+  transform, range, aliases, thresholds), so a checkpoint is self-describing even where
+  the plugin that defined a variable is not installed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from gensemble.core.config import migrate_experiment_dict
 from gensemble.core.errors import UserError
 
 FORMAT_NAME = "gensemble-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _FORMAT_RE = re.compile(rf"^{FORMAT_NAME}/(\d+)$")
 
 
@@ -56,6 +59,8 @@ class CheckpointMeta(BaseModel):
     domain: PluginSpec
     grid: dict[str, Any]
     variables: list[str]
+    #: the full definition of each variable (gensemble.api.variables.Variable.to_dict)
+    variable_defs: list[dict[str, Any]] = Field(default_factory=list)
     units: list[str]
     shape: list[int]
     normalizer: dict[str, Any]
@@ -67,6 +72,12 @@ class CheckpointMeta(BaseModel):
     saved_at: str = ""
     #: where a checkpoint made outside gensemble's training came from (file, sha256...)
     provenance: dict[str, Any] = Field(default_factory=dict)
+
+    def definitions(self) -> list[Any]:
+        """The variables as :class:`~gensemble.api.variables.Variable` objects."""
+        from gensemble.api.variables import Variable
+
+        return [Variable.from_dict(d) for d in self.variable_defs]
 
     def dump_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"))
@@ -87,8 +98,22 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Variables were names only: take each definition from the installed plugins, or
+    a minimal one (name and units) for a variable no installed plugin defines."""
+    from gensemble.data.variables import known_variables
+
+    known = known_variables()
+    units = data.get("units") or [""] * len(data.get("variables", []))
+    defs = []
+    for name, unit in zip(data.get("variables", []), units, strict=False):
+        var = known.get(name)
+        defs.append(var.to_dict() if var else {"name": name, "units": unit, "long_name": name})
+    return {**data, "variable_defs": defs}
+
+
 #: migration from version N to N + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def format_version(data: dict[str, Any], source: str) -> int:

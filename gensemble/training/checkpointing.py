@@ -63,6 +63,7 @@ class Checkpointer:
             domain=PluginSpec(name=e.domain.name, options=e.domain.options),
             grid=self.store.grid.to_attrs(),
             variables=self.store.variable_names,
+            variable_defs=[v.to_dict() for v in self.store.variables],
             units=[v.units for v in self.store.variables],
             shape=self.shape,
             normalizer=self.normalizer.state()[1],

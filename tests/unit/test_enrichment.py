@@ -225,7 +225,7 @@ def test_architecture_without_latent_access_is_refused() -> None:
 
 def test_calibration_learns_only_the_chosen_levels(enricher: Enricher) -> None:
     _, target = known_members(enricher, m=4, seed=9)
-    cfg = CalibrationConfig(objective="crps", n=8, evals=8)
+    cfg = CalibrationConfig(objective="crps", n=8, evals=8, per_level=True)
     calib = Calibration(
         enricher,
         [enricher.physical(target)],

@@ -39,6 +39,12 @@ class RawSource:
     n_samples: int
     iter_batches: object  # Callable[[list[str]], Iterator[SampleBatch]]
     notes: list[str] = field(default_factory=list)
+    #: name of each field in the file, units as the file states them, valid times
+    origins: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    times: object = None
+    #: the CRS the file declares (grid mapping), even when its x/y could not be used
+    file_crs: str | None = None
 
     def batches(self, variables: list[str]) -> Iterator[SampleBatch]:
         missing = [v for v in variables if v not in self.variables]

@@ -18,7 +18,7 @@ from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 from gensemble.data.readers.base import RawSource, SampleBatch
 from gensemble.data.regrid import PointSource
-from gensemble.data.variables import STANDARD_VARIABLES
+from gensemble.data.variables import known_variables
 from gensemble.data.wind import grid_x_axis_angle, rotate_to_earth
 
 TIME_DIMS = ("time", "valid_time", "step")
@@ -28,9 +28,10 @@ LON_NAMES = ("longitude", "lon")
 
 
 def _alias_map() -> dict[str, str]:
+    """Producer name (lower case) -> canonical name, from every registered variable."""
     out = {}
-    for var in STANDARD_VARIABLES.values():
-        for alias in var.aliases:
+    for var in known_variables().values():
+        for alias in (var.name, *var.aliases):
             out.setdefault(alias.lower(), var.name)
     return out
 
@@ -102,6 +103,7 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     tdim = next((d for d in TIME_DIMS if d in ds.dims), None)
     mdim = next((d for d in MEMBER_DIMS if d in ds.dims), None)
     fields: dict[str, xr.DataArray] = {}
+    origins: dict[str, str] = {}  # name in the file of each field found
     grid_relative = set()
     for name, var in ds.data_vars.items():
         if ydim not in var.dims or xdim not in var.dims:
@@ -114,12 +116,14 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
             if var.attrs.get("standard_name") in ("x_wind", "y_wind"):
                 grid_relative.add(canon)
             fields[canon] = var
+            origins[canon] = str(name)
         elif len(other) == 1:
             for level in var[other[0]].values:
                 lv = float(level)
-                fields[f"{name}{int(lv) if lv.is_integer() else lv}"] = var.sel({other[0]: level})
+                key = f"{name}{int(lv) if lv.is_integer() else lv}"
+                fields[key], origins[key] = var.sel({other[0]: level}), str(name)
         elif not other:
-            fields[str(name)] = var
+            fields[str(name)], origins[str(name)] = var, str(name)
     if not fields:
         raise UserError("no horizontal fields found")
     angle = None
@@ -158,7 +162,13 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
                 members.copy(),
             )
 
-    return RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
+    source = RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
+    source.origins = origins
+    source.units = {k: str(v.attrs.get("units", "")) for k, v in fields.items()}
+    source.times = np.asarray(times)
+    crs = _crs_from_grid_mapping(ds)
+    source.file_crs = crs.name if crs is not None else None
+    return source
 
 
 def _along(ds: xr.Dataset, name: str, tdim: str | None, nt: int) -> np.ndarray | None:
@@ -206,7 +216,12 @@ def valid_and_lead(ds: xr.Dataset, tdim: str | None, nt: int) -> tuple[np.ndarra
 
 
 def _to_units(name: str, a: np.ndarray, attrs: dict) -> np.ndarray:
+    """Values in the variable's units, by the conversions its definition lists."""
+    var = known_variables().get(name)
     units = str(attrs.get("units", ""))
-    if name == "rr" and units == "m":
-        return a * 1000.0  # metres of water (ERA5 tp) to mm
+    if var is None or not units or units == var.units:
+        return a
+    for source, factor, offset in var.conversions:
+        if units == source:
+            return a * np.float32(factor) + np.float32(offset)
     return a

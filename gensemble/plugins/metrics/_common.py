@@ -9,13 +9,15 @@ from pydantic import Field
 from gensemble.api.plugins import PluginOptions
 from gensemble.core.errors import UserError
 
-#: default event thresholds by variable (reference/metrics.md: wind 1.39-11.11 m/s,
-#: t2m 278.15-303.15 K, rain 1-50 mm/h)
-DEFAULT_THRESHOLDS: dict[str, list[float]] = {
-    "ff10": [1.39, 2.78, 5.56, 8.33, 11.11],
-    "t2m": [278.15, 283.15, 288.15, 293.15, 298.15, 303.15],
-    "rr": [1.0, 5.0, 10.0, 20.0, 50.0],
-}
+
+def default_thresholds(variables: list[str]) -> dict[str, list[float]]:
+    """Each variable's own verification thresholds, from its definition (the built-in
+    ones follow reference/metrics.md: wind 1.39-11.11 m/s, t2m 278.15-303.15 K, rain
+    1-50 mm/h; a partner's variable brings its own)."""
+    from gensemble.data.variables import known_variables
+
+    known = known_variables()
+    return {v: list(known[v].thresholds) for v in variables if v in known and known[v].thresholds}
 
 
 class ThresholdOptions(PluginOptions):
@@ -51,7 +53,7 @@ def thresholds_for(
             if len(set(labels)) != len(labels):
                 raise UserError(f"metric {metric}: thresholds of {var} repeat a value: {values}")
         return {k: list(v) for k, v in configured.items()}
-    return {k: v for k, v in DEFAULT_THRESHOLDS.items() if k in variables}
+    return default_thresholds(variables)
 
 
 def thr_label(t: float) -> str:

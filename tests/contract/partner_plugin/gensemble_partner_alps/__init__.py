@@ -26,6 +26,18 @@ class PartnerAlps(CroppedGridDomain):
         return 50, 100, self.options.ny, self.options.nx
 
 
+class WindOptions(AlpsOptions):
+    variables: list[str] = Field(default_factory=lambda: ["u10", "v10", "gust3s"])
+
+
+class PartnerAlpsWind(PartnerAlps):
+    """The same grid with the partner's own gust variable."""
+
+    name = "partner_alps_wind"
+    description = "Alps winds with the partner's 3-s gust (partner package example)"
+    Options = WindOptions
+
+
 @hookimpl
 def gensemble_domains() -> list[type]:
-    return [PartnerAlps]
+    return [PartnerAlps, PartnerAlpsWind]
