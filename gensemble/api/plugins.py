@@ -71,6 +71,15 @@ class ArchitecturePlugin(Plugin):
 
     #: options giving a tiny network, used by the contract test every architecture runs
     tiny_options: ClassVar[dict[str, Any]] = {}
+    #: options that change what the network computes without changing a tensor's shape;
+    #: a checkpoint is resumed or transferred only with the same values
+    functional_options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def migrate_options(cls, options: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """Options of a checkpoint written in an older format, as this version reads them
+        (e.g. naming a behaviour that used to be implicit); default: unchanged."""
+        return options
 
     def build(self, channels: int, height: int, width: int) -> Any:
         """Return the model (networks, losses, optimiser specs) for fields of this shape."""

@@ -72,15 +72,36 @@ class LoadedModel:
         return sample_physical(self.model, self.normalizer, n, generator, device, truncation, n)
 
 
-def check_architecture(path: Path, expected: str) -> CheckpointMeta:
-    """The checkpoint's metadata, or a refusal when it is of another architecture."""
+def check_architecture(
+    path: Path, expected: str, options: dict[str, Any] | None = None
+) -> CheckpointMeta:
+    """The checkpoint's metadata, or a refusal when it is of another architecture or its
+    functional options (same shapes, another computation) differ from ``options``."""
     meta = read_metadata(path)
     if meta.architecture.name != expected:
         raise UserError(
             f"{path}: checkpoint of architecture {meta.architecture.name!r} cannot be used "
             f"with {expected!r}"
         )
+    if options is not None:
+        check_functional_options(path, expected, meta.architecture.options, options)
     return meta
+
+
+def check_functional_options(
+    path: Path, arch: str, saved: dict[str, Any], wanted: dict[str, Any]
+) -> None:
+    """Refuse weights trained under other values of options that change the computation
+    but no shape (they would load, and silently compute something else)."""
+    plugin = get_registry().get("architecture", arch)
+    defaults = plugin.Options().model_dump(mode="json")
+    for key in getattr(plugin, "functional_options", ()):
+        a, b = saved.get(key, defaults.get(key)), wanted.get(key, defaults.get(key))
+        if a != b:
+            raise UserError(
+                f"{path}: checkpoint computed with {key}={a}, the experiment asks for "
+                f"{key}={b}; set architecture.options.{key}: {a} to use it"
+            )
 
 
 def experiment_of(meta: CheckpointMeta) -> Experiment:

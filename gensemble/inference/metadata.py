@@ -17,6 +17,9 @@ History:
 * **3**: ``variable_defs``, the full definition of every variable (units, CF names,
   transform, range, aliases, thresholds), so a checkpoint is self-describing even where
   the plugin that defined a variable is not installed.
+* **4**: no change of layout; architectures may have changed defaults, so each
+  architecture plugin's ``migrate_options`` is given every older checkpoint's options
+  (StyleGAN2 names the up-sampling its older checkpoints used).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from gensemble.core.config import migrate_experiment_dict
 from gensemble.core.errors import UserError
 
 FORMAT_NAME = "gensemble-checkpoint"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _FORMAT_RE = re.compile(rf"^{FORMAT_NAME}/(\d+)$")
 
 
@@ -113,7 +116,29 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 #: migration from version N to N + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: lambda data: data,  # format 4: architecture options migrated by their plugin
+}
+
+
+def _migrate_architecture_options(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Let the checkpoint's architecture plugin read its older options (if installed)."""
+    from gensemble.core.registry import get_registry
+
+    arch = dict(data.get("architecture") or {})
+    registry = get_registry()
+    if arch.get("name") not in registry.names("architecture"):
+        return data
+    plugin = registry.get("architecture", arch["name"])
+    arch["options"] = plugin.migrate_options(dict(arch.get("options") or {}), version)
+    experiment = dict(data.get("experiment") or {})
+    section = dict(experiment.get("architecture") or {})
+    if section.get("name") == arch["name"]:
+        section["options"] = plugin.migrate_options(dict(section.get("options") or {}), version)
+        experiment["architecture"] = section
+    return {**data, "architecture": arch, "experiment": experiment}
 
 
 def format_version(data: dict[str, Any], source: str) -> int:
@@ -131,9 +156,12 @@ def parse_metadata(data: dict[str, Any], source: str = "<checkpoint>") -> Checkp
             f"{source}: checkpoint format {version} was written by a newer gensemble "
             f"(this one reads up to {FORMAT_VERSION}); upgrade gensemble"
         )
+    original = version
     while version < FORMAT_VERSION:
         data = MIGRATIONS[version](data)
         version += 1
+    if original < FORMAT_VERSION:
+        data = _migrate_architecture_options(data, original)
     data = {**data, "format": f"{FORMAT_NAME}/{FORMAT_VERSION}"}
     try:
         return CheckpointMeta.model_validate(data)

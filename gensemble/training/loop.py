@@ -122,7 +122,9 @@ class Trainer:
             self.state.step,
         )
         if t.num_workers > 0:
-            return iter(ThreadedLoader(dataset, sampler, t.num_workers))
+            # page-locked batches let the copy to the GPU overlap the step
+            pin = self.device.type == "cuda"
+            return iter(ThreadedLoader(dataset, sampler, t.num_workers, pin_memory=pin))
         return (dataset.__getitems__(items) for items in sampler)
 
     def _progress(self) -> Any:

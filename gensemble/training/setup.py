@@ -91,7 +91,7 @@ def build_state(
     resumed = None
     if resume:
         path = resolve_checkpoint(resume, exp.tracking.uri, exp.tracking.experiment)
-        check_architecture(path, exp.architecture.name)
+        check_architecture(path, exp.architecture.name, exp.architecture.options)
         tensors, meta = load_checkpoint(path)
         if meta.shape != shape:
             raise UserError(

@@ -36,7 +36,7 @@ from gensemble.api.model import GenerativeModel
 from gensemble.core.config import Experiment, InitConfig
 from gensemble.core.errors import UserError
 from gensemble.inference.checkpoint_io import load_checkpoint, model_tensors
-from gensemble.inference.loaded import build_model
+from gensemble.inference.loaded import build_model, check_functional_options
 from gensemble.inference.metadata import CheckpointMeta
 from gensemble.inference.resolve import resolve_checkpoint
 
@@ -73,6 +73,7 @@ def check_compatible(
             f"initialise {arch!r}"
         )
     src_options = meta.architecture.options
+    check_functional_options(path, arch, src_options, options)
     got, want = shapes(layout_of(arch, src_options, shape)), shapes(model)
     if got == want:
         return

@@ -34,6 +34,8 @@ def test_every_format_loads_and_generates_its_recorded_fields(version: int) -> N
     assert meta.format == f"gensemble-checkpoint/{FORMAT_VERSION}"
     assert meta.step == 2 and meta.variables == ["rr", "u10", "v10", "t2m"]
     assert meta.architecture.options["lr_g"] == 0.0025  # v1 kept it in training.lr_g
+    upsample = "transposed" if version >= 4 else "resample_conv"
+    assert meta.architecture.options["upsample"] == upsample
     exp = experiment_of(meta)
     assert exp.architecture.options["lr_g"] == 0.0025 and exp.init is None
     expected = np.load(FIXTURES / f"stylegan2-format{version}-expected.npz")
@@ -87,12 +89,9 @@ def test_v1_migration_moves_optimiser_settings_and_freezing() -> None:
     }
     meta = parse_metadata(v1)
     assert meta.package_version == "0.1.0"
-    assert meta.architecture.options == {
-        "z_dim": 8,
-        "lr_g": 0.001,
-        "lr_d": 0.002,
-        "betas": [0.0, 0.9],
-    }
+    # and StyleGAN2 names the up-sampling every checkpoint before format 4 used
+    moved = {"lr_g": 0.001, "lr_d": 0.002, "betas": [0.0, 0.9], "upsample": "resample_conv"}
+    assert meta.architecture.options == {"z_dim": 8, **moved}
     assert meta.experiment["training"] == {"steps": 9}
     assert meta.experiment["init"] == {"from": "abc", "freeze": ["mapping", "d_block:2"]}
 

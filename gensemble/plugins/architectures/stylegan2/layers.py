@@ -12,6 +12,14 @@
   filter puts weights 1/4, 3/4 on the neighbours, which is exactly bilinear interpolation
   with half-pixel centres, so it runs as ``F.interpolate`` (edges replicated);
   downsampling filters then keeps every second point.
+* the up-sampling modulated convolution (``upsample="transposed"``, the default, as in the
+  StyleGAN2 paper): a stride-2 transposed convolution at the input resolution followed by
+  the FIR low-pass.  Zero insertion, the FIR filter and the 3x3 kernel are all linear and
+  shift-invariant, so they commute: this computes the same function class as up-sampling
+  then convolving at full resolution (both are zero insertion followed by one 6x6 kernel),
+  with a quarter of the multiply-adds.  ``upsample="resample_conv"`` keeps the first
+  release's order (bilinear up-sampling with replicated edges, then the convolution),
+  which checkpoints written before this option load with.
 """
 
 from __future__ import annotations
@@ -68,6 +76,21 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
+def fir_up_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Depthwise 4x4 [1, 3, 3, 1] x [1, 3, 3, 1] / 16 kernel (gain 4: zero insertion)."""
+    g = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64) / 4
+    k = torch.outer(g, g).to(device=device, dtype=dtype)
+    return k.expand(channels, 1, 4, 4).contiguous()
+
+
+def upconv_transposed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x2 up-sampling convolution: stride-2 transposed conv with the flipped 3x3 kernel,
+    then the FIR low-pass; (B, in, H, W) -> (B, out, 2H, 2W), zero outside the field."""
+    t = F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), stride=2)  # 2H+1 x 2W+1
+    out = weight.shape[0]
+    return F.conv2d(t, fir_up_kernel(out, t.dtype, t.device), padding=1, groups=out)
+
+
 def _down_last(x: torch.Tensor) -> torch.Tensor:
     p = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # edges replicated
     n = x.shape[-1] // 2
@@ -91,23 +114,40 @@ class ModulatedConv2d(nn.Module):
         w_dim: int,
         demodulate: bool = True,
         upsample: bool = False,
+        upsample_mode: str = "transposed",
     ) -> None:
         super().__init__()
         self.affine = EqualLinear(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
         self.demodulate, self.upsample = demodulate, upsample
+        if upsample_mode not in ("transposed", "resample_conv"):
+            raise ValueError(f"unknown upsample mode {upsample_mode!r}")
+        if upsample and upsample_mode == "transposed" and kernel != 3:
+            raise ValueError("the transposed up-sampling convolution is written for 3x3 kernels")
+        self.upsample_mode = upsample_mode
         self.padding = kernel // 2
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def convolve(
+        self, x: torch.Tensor, w: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The modulated convolution and the demodulation factors (B, out) not yet
+        applied (None without demodulation), so a caller can fuse them with what follows."""
         style = self.affine(w)  # (B, in)
         weight = self.weight * self.scale
         x = x * style.to(x.dtype)[:, :, None, None]
-        if self.upsample:
-            x = upsample2x(x)
-        x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        if self.upsample and self.upsample_mode == "transposed":
+            x = upconv_transposed(x, weight.to(x.dtype))
+        else:
+            if self.upsample:
+                x = upsample2x(x)
+            x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        d = None
         if self.demodulate:
             wsq = weight.square().sum(dim=(2, 3))  # (out, in)
             d = torch.rsqrt(style.square() @ wsq.t() + 1e-8)  # (B, out)
-            x = x * d.to(x.dtype)[:, :, None, None]
-        return x
+        return x, d
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x, d = self.convolve(x, w)
+        return x if d is None else x * d.to(x.dtype)[:, :, None, None]

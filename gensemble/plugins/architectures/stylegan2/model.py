@@ -38,10 +38,12 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
             channel_max=o.channel_max,
             noise=o.noise,
             output_activation=o.output_activation,
+            upsample_mode=o.upsample,
         )
         self.D = Discriminator(
             channels, height, width, o.channel_base, o.channel_max, o.mbstd_group
         )
+        self.G.channels_last = self.D.channels_last = o.channels_last
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.register_buffer("pl_mean", torch.zeros(()))
         self.register_buffer("ada_p", torch.tensor(float(o.augment_p)))

@@ -21,6 +21,14 @@ class StyleGAN2Options(PluginOptions):
     channel_max: int = Field(512, ge=1)
     noise: bool = Field(True, description="per-layer noise inputs")
     output_activation: Literal["linear", "tanh"] = "linear"
+    channels_last: bool = Field(
+        True, description="NHWC activations (faster convolutions on CPU and GPU)"
+    )
+    upsample: Literal["transposed", "resample_conv"] = Field(
+        "transposed",
+        description="up-sampling convolutions: stride-2 transposed conv + FIR (1/4 of the "
+        "FLOPs) or the first release's up-sample then convolve (checkpoints before format 4)",
+    )
     mbstd_group: int = Field(4, ge=1)
     mixing_prob: float = Field(0.9, ge=0, le=1, description="style-mixing probability")
     r1_gamma: float = Field(10.0, ge=0)
@@ -53,6 +61,17 @@ class StyleGAN2(ArchitecturePlugin):
         "r1_interval": 2,
         "pl_interval": 2,
     }
+
+    #: options that change what the network computes without changing any tensor shape:
+    #: a checkpoint is only resumed or transferred with the same values
+    functional_options = ("upsample",)
+
+    @classmethod
+    def migrate_options(cls, options: dict, format_version: int) -> dict:
+        """Checkpoints before format 4 up-sampled then convolved."""
+        if format_version < 4 and "upsample" not in options:
+            return {**options, "upsample": "resample_conv"}
+        return options
 
     def build(self, channels: int, height: int, width: int) -> StyleGAN2Model:
         return StyleGAN2Model(channels, height, width, self.options)
