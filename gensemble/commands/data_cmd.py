@@ -92,7 +92,7 @@ def inspect(
     from gensemble.data.store import Store
 
     if not path.exists():
-        raise UserError(f"{path} does not exist")
+        raise UserError(f"{path} not found (neither a store nor a raw file)")
     if not (path / "zarr.json").is_file():
         _inspect_raw(path, fmt, as_json)
         return

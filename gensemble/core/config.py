@@ -311,8 +311,9 @@ def experiment_schema(registry: Registry | None = None) -> dict[str, Any]:
     schema = Experiment.model_json_schema(by_alias=True)
     registry = registry or get_registry()
     plugins: dict[str, Any] = {}
-    for kind in KINDS:
-        for name in registry.names(kind):
-            plugins[f"{kind}:{name}"] = registry.get(kind, name).Options.model_json_schema()
+    for kind in (k for k in KINDS.values() if not k.instances):  # data kinds have no options
+        for name in registry.names(kind.name):
+            options = registry.get(kind.name, name).Options
+            plugins[f"{kind.name}:{name}"] = options.model_json_schema()
     schema["x-gensemble-plugin-options"] = plugins
     return schema

@@ -17,6 +17,7 @@ import yaml
 from safetensors.torch import load_file
 
 from gensemble.inference.checkpoint_io import load_checkpoint, read_metadata, save_checkpoint
+from gensemble.inference.metadata import FORMAT_VERSION
 from tests.conftest import ROOT, TINY_ARCH, assert_user_error, run_cli
 
 
@@ -80,7 +81,7 @@ def test_train_writes_checkpoints_generate_and_evaluate(tmp_path: Path, store: P
     assert meta.step == 6 and meta.variables == ["rr", "u10", "v10", "t2m"]
     assert meta.domain.name == "se_france" and meta.architecture.name == "stylegan2"
     assert meta.grid["nx"] == 256 and meta.normalizer["log1p"] == [True, False, False, False]
-    assert meta.format == "gensemble-checkpoint/2"
+    assert meta.format == f"gensemble-checkpoint/{FORMAT_VERSION}"
     assert (ckpt.parent / "best.safetensors").is_file()
     assert (ckpt.parent / "step_0000003.safetensors").is_file()
     run_id = meta.run_id
