@@ -109,6 +109,13 @@ class GenerativeModel(torch.nn.Module):
         """Logged values worth showing on the progress bar (default: the first two)."""
         return ()
 
+    def compile_networks(
+        self, backend: str = "inductor", mode: str | None = None, training: bool = True
+    ) -> bool:
+        """Compile the networks in place (``torch.compile``) for training or inference;
+        returns False where the architecture does not support it (the default)."""
+        return False
+
     def divergence_hint(self) -> str:
         """What to try when a loss turns NaN/inf (named in the error message)."""
         return "lower the learning rates in architecture.options"

@@ -37,6 +37,10 @@ def generate(
     uri: str = typer.Option(None, help="tracking URI when SOURCE is a run id"),
     experiment_name: str = typer.Option("gensemble", "--experiment"),
     which: str = typer.Option("last", help="last or best checkpoint of a run"),
+    compile_: bool = typer.Option(
+        False, "--compile", help="torch.compile the generator (CUDA: with CUDA graphs)"
+    ),
+    compile_backend: str = typer.Option("inductor", help="torch.compile backend"),
 ) -> None:
     """Write N generated members in physical units on the domain's grid (CF netCDF/zarr)."""
     from gensemble.inference.generate import write_members
@@ -45,6 +49,10 @@ def generate(
 
     path = resolve_checkpoint(source, uri, experiment_name, which)
     loaded = LoadedModel(path)
+    if compile_:
+        loaded.model.to(device)
+        mode = "reduce-overhead" if str(device).startswith("cuda") else None
+        loaded.model.compile_networks(compile_backend, mode, training=False)
     written = write_members(loaded, n, out, seed, truncation, batch, device)
     typer.echo(f"wrote {n} members of {', '.join(loaded.variables)} to {written}")
 

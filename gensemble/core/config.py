@@ -52,6 +52,10 @@ class TrainingConfig(Strict):
     keep_best_by: str | None = Field(None, description="metric key used to keep best.safetensors")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
     amp: bool = Field(True, description="mixed precision on GPU")
+    compile: bool = Field(
+        False, description="torch.compile the networks (worth it on GPUs for long runs)"
+    )
+    compile_backend: str = Field("inductor", description="torch.compile backend")
     num_workers: int = Field(0, ge=0)
     allow_masked: bool = Field(False, description="train on data with NaNs by masking them")
     time_limit_s: float | None = Field(None, gt=0, description="stop (and checkpoint) after this")

@@ -69,6 +69,7 @@ class LoadedModel:
     def generate_physical(
         self, n: int, generator: torch.Generator, truncation: float = 1.0, device: Any = "cpu"
     ) -> torch.Tensor:
+        self.model.to(device)  # no-op once there
         return sample_physical(self.model, self.normalizer, n, generator, device, truncation, n)
 
 

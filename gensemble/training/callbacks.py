@@ -120,7 +120,8 @@ class Evaluation(Callback):
         figures = fake is None  # a dry run needs numbers only
         real = real_samples(tr, n)
         fake = fake_samples(tr, n) if fake is None else fake
-        ctx = EvalContext(tr.variables, tr.store.grid.spacing_m()[0], "cpu", 0, figures)
+        # the metrics run on the training device (batched torch kernels)
+        ctx = EvalContext(tr.variables, tr.store.grid.spacing_m()[0], tr.device, 0, figures)
         result, _ = run_metrics(self.metrics, real, fake, ctx)
         return result
 

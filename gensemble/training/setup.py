@@ -115,6 +115,11 @@ def build_state(
             for line in transfer.summary_lines(report, exp.domain.name):
                 print(line, file=sys.stderr, flush=True)
     model.to(device)
+    if t.compile and not model.compile_networks(t.compile_backend, training=True):
+        print(
+            f"warning: {exp.architecture.name} cannot be compiled; training uncompiled",
+            file=sys.stderr,
+        )
     optimizers = model.make_optimizers()
     transfer.scale_transferred_lr(optimizers, model, report)
     rand = BatchRandom(t.seed + 1, info.rank, info.world, device)

@@ -156,3 +156,12 @@ def test_a_model_without_capabilities_is_refused_in_one_line() -> None:
 
     with pytest.raises(UserError, match="'bare' does not support latent access, which enrich"):
         require(Bare(), LatentAccess, "enrichment")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_compiled_training_runs(arch: str, stores: dict, tmp_path: Path) -> None:
+    exp = _experiment(tmp_path, arch, SOURCE, stores["source"], 2)
+    exp.training.compile, exp.training.compile_backend = True, "aot_eager"
+    result = train(exp)
+    assert read_metadata(result.last_checkpoint).step == 2

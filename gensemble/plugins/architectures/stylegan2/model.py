@@ -120,11 +120,28 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         noise = self.G.draw_noise(batch, ctx.rand, None, ws.device)
         return self.G.synthesis(ws, noise), ws
 
-    def _d(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+    def _d(self, x: torch.Tensor, ctx: StepContext, plain: bool = False) -> torch.Tensor:
+        """D's logits; ``plain`` for the R1 penalty, whose double backward compiled graphs
+        do not support."""
         p = float(self.ada_p)
         if self.options.augment:
             x = augment(x, p, ctx.rand)
-        return self.D(x)
+        fast = self.__dict__.get("_compiled_d")
+        return fast(x) if fast is not None and not plain else self.D(x)
+
+    def compile_networks(
+        self, backend: str = "inductor", mode: str | None = None, training: bool = True
+    ) -> bool:
+        """torch.compile G_ema's synthesis (generation, enrichment) and, for training, G's
+        synthesis and D - the regularisation passes keep the plain modules (R1 and path
+        length differentiate through gradients).  Parameters and state dicts are unchanged."""
+        opts = {"backend": backend, "mode": mode, "dynamic": False}
+        # instance attributes shadow the methods; kept out of the module registry
+        object.__setattr__(self.G_ema, "synthesis", torch.compile(self.G_ema.synthesis, **opts))
+        if training:
+            object.__setattr__(self.G, "synthesis", torch.compile(self.G.synthesis, **opts))
+            object.__setattr__(self, "_compiled_d", torch.compile(self.D, **opts))
+        return True
 
     def _autocast(self, ctx: StepContext, device: torch.device):  # noqa: ANN202
         enabled = ctx.amp and device.type == "cuda"
@@ -174,7 +191,7 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         logs["D_fake"] = float(d_fake.detach().float().mean())
         if o.r1_interval > 0 and o.r1_gamma > 0 and ctx.step % o.r1_interval == 0:
             real_ = real.detach().requires_grad_(True)
-            logits = self._d(real_, ctx)
+            logits = self._d(real_, ctx, plain=True)
             (grad,) = torch.autograd.grad(logits.sum(), real_, create_graph=True)
             r1 = grad.square().sum(dim=(1, 2, 3)).mean()
             (r1 * (o.r1_gamma / 2) * o.r1_interval).backward()
@@ -202,7 +219,7 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         if not ws.requires_grad:  # frozen mapping network (transfer): differentiate at w
             ws = ws.detach().requires_grad_(True)
         noise = self.G.draw_noise(n, ctx.rand, None, ws.device)
-        img = self.G.synthesis(ws, noise)
+        img = type(self.G).synthesis(self.G, ws, noise)  # never the compiled one
         h, w = img.shape[-2:]
         y = ctx.rand.randn(n, *img.shape[1:]) / math.sqrt(h * w)
         (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
