@@ -26,6 +26,32 @@ TINY_ARCH = {
 }
 
 
+def tiny_experiment_file(tmp: Path, domain: str, store: Path, steps: int = 2) -> Path:
+    """A YAML experiment training the smallest StyleGAN2 on a 16x24 crop of ``domain``."""
+    import yaml
+
+    cfg = {
+        "domain": {"name": domain, "options": {"ny": 16, "nx": 24}},
+        "architecture": {
+            "name": "stylegan2",
+            "options": {
+                "z_dim": 8,
+                "w_dim": 8,
+                "mapping_layers": 2,
+                "channel_base": 64,
+                "channel_max": 8,
+            },
+        },
+        "training": {"steps": steps, "batch_size": 4, "log_every": 1},
+        "data": {"store": str(store)},
+        "tracking": {"uri": f"sqlite:///{tmp}/mlflow.db", "register_model": False},
+        "output_dir": str(tmp / "runs"),
+    }
+    path = tmp / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def make_meta(**fields: Any) -> Any:
     """Valid checkpoint metadata of the current format (fields overridden by keyword)."""
     from gensemble.inference.metadata import CheckpointMeta, PluginSpec

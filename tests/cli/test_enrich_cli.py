@@ -10,9 +10,8 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-import yaml
 
-from tests.conftest import ROOT, assert_user_error, run_cli
+from tests.conftest import ROOT, assert_user_error, run_cli, tiny_experiment_file
 
 CKPT = ROOT / "tests" / "fixtures" / "checkpoints" / "stylegan2-format2.safetensors"
 GRID = ("--opt", "ny=16", "--opt", "nx=24")
@@ -77,25 +76,8 @@ def test_store_calibrate_log_and_reuse(forecast: Path, tmp_path: Path) -> None:
     ref = str(ds["forecast_reference_time"].values[0])[:19]
     lead = float((ds["time"].values[0] - ds["forecast_reference_time"].values[0]) / 3.6e12)
     # a tiny run of our own, so the calibration can be logged to it
-    cfg = {
-        "domain": {"name": "se_france", "options": {"ny": 16, "nx": 24}},
-        "architecture": {
-            "name": "stylegan2",
-            "options": {
-                "z_dim": 8,
-                "w_dim": 8,
-                "mapping_layers": 2,
-                "channel_base": 64,
-                "channel_max": 8,
-            },
-        },
-        "training": {"steps": 2, "batch_size": 4, "log_every": 1},
-        "data": {"store": str(store)},
-        "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "register_model": False},
-        "output_dir": str(tmp_path / "runs"),
-    }
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg))
-    proc = run_cli("train", tmp_path / "exp.yaml")
+    exp = tiny_experiment_file(tmp_path, "se_france", store)
+    proc = run_cli("train", exp)
     assert proc.returncode == 0, proc.stderr
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("run ")][-1]
     run_id = line.split()[1].rstrip(":")

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-import yaml
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, tiny_experiment_file
 
 PARTNER = ROOT / "tests" / "contract" / "partner_plugin"
 
@@ -130,25 +129,8 @@ def test_partner_variable_trains_generates_and_evaluates(
     ):
         proc = run_cli(*args, *opts, env=partner_env)
         assert proc.returncode == 0, proc.stderr
-    cfg = {
-        "domain": {"name": "partner_alps_wind", "options": {"ny": 16, "nx": 24}},
-        "architecture": {
-            "name": "stylegan2",
-            "options": {
-                "z_dim": 8,
-                "w_dim": 8,
-                "mapping_layers": 2,
-                "channel_base": 64,
-                "channel_max": 8,
-            },
-        },
-        "training": {"steps": 2, "batch_size": 4, "log_every": 1},
-        "data": {"store": str(store)},
-        "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db", "register_model": False},
-        "output_dir": str(tmp_path / "runs"),
-    }
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg))
-    proc = run_cli("train", tmp_path / "exp.yaml", env=partner_env)
+    exp = tiny_experiment_file(tmp_path, "partner_alps_wind", store)
+    proc = run_cli("train", exp, env=partner_env)
     assert proc.returncode == 0, proc.stderr
     ckpt = next((tmp_path / "runs").glob("*/checkpoints/last.safetensors"))
     out = tmp_path / "members.nc"
