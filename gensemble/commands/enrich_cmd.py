@@ -93,6 +93,9 @@ def enrich(
     loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
     seed: int = typer.Option(0, help="seed of every random draw"),
     holdout: int = typer.Option(0, min=0, help="score against the last K members, held back"),
+    compile_: bool = typer.Option(
+        False, "--compile", help="torch.compile the generator (CUDA: with CUDA graphs)"
+    ),
     device: str = typer.Option("cpu"),
     uri: str = typer.Option(None, help=URI_HELP),
     experiment_name: str = typer.Option("gensemble", "--experiment"),
@@ -124,6 +127,9 @@ def enrich(
         cfg = PerturbConfig.model_validate(base.model_dump() | update)
         enricher, path = _enricher(source, uri, experiment_name, which, device)
         loaded = enricher.loaded
+        if compile_:  # inversion differentiates once through synthesis: compilable
+            mode = "reduce-overhead" if str(device).startswith("cuda") else None
+            loaded.model.compile_networks(mode=mode, training=False)
         if members is not None:
             cases = read_file(members, loaded.variables, loaded.grid)
         else:

@@ -237,3 +237,12 @@ def test_calibration_learns_only_the_chosen_levels(enricher: Enricher) -> None:
     levels = enricher.model.style_levels()
     coarse = [i for i, hw in enumerate(levels) if hw == min(levels)]
     assert all(record["b"][i] == 0 for i in range(len(levels)) if i not in coarse)
+
+
+def test_inversion_through_a_compiled_generator() -> None:
+    e = Enricher(LoadedModel(CKPT), prior_draws=500)
+    _, target = known_members(e, m=2)
+    plain = invert(e.model, target, e.loaded.variables, e.prior, InversionConfig(steps=5))
+    assert e.loaded.model.compile_networks("aot_eager", training=False)
+    compiled = invert(e.model, target, e.loaded.variables, e.prior, InversionConfig(steps=5))
+    torch.testing.assert_close(compiled.ws, plain.ws, atol=1e-5, rtol=1e-4)
