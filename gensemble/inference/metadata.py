@@ -76,6 +76,13 @@ class CheckpointMeta(BaseModel):
     #: where a checkpoint made outside gensemble's training came from (file, sha256...)
     provenance: dict[str, Any] = Field(default_factory=dict)
 
+    def __getitem__(self, key: str) -> Any:
+        """Read access by key, for code written when metadata was a plain dict."""
+        return self.model_dump(mode="json")[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.model_dump(mode="json").get(key, default)
+
     def definitions(self) -> list[Any]:
         """The variables as :class:`~gensemble.api.variables.Variable` objects."""
         from gensemble.api.variables import Variable

@@ -105,3 +105,9 @@ def test_old_experiment_files_still_work_with_a_warning(
     assert exp.architecture.options["lr_g"] == 0.001 and exp.init.freeze == ["g_block:1"]
     err = capsys.readouterr().err
     assert "old.yaml: training.lr_g is now architecture.options.lr_g" in err
+
+
+def test_metadata_also_reads_like_the_old_dict() -> None:
+    meta = read_metadata(FIXTURES / "stylegan2-format1.safetensors")
+    assert meta["step"] == meta.step == 2 and meta["domain"]["name"] == "se_france"
+    assert meta.get("missing", "x") == "x"
