@@ -25,7 +25,8 @@ from gensemble.core.errors import UserError
 T = TypeVar("T")
 
 #: how ``LatentAccess.synthesize`` gets its noise inputs when no tensors are given
-NoiseMode = Literal["random", "zero"]
+#: (``const``: noise maps stored with the weights, where the architecture keeps them)
+NoiseMode = Literal["random", "zero", "const"]
 
 
 @dataclass(frozen=True)
@@ -102,19 +103,26 @@ class LatentAccess(ABC):
     ) -> torch.Tensor:
         """Normalised fields (n, C, H, W) from W+ codes with given or drawn noise maps."""
 
+    @torch.no_grad()
+    def draw_w(self, n_draws: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """w (n_draws, w_dim) of seeded latent draws, 1000 at a time, float64 on the CPU."""
+        gen = generator or torch.Generator().manual_seed(0)
+        device = next(iter(self.parameters())).device  # type: ignore[attr-defined]
+        parts = []
+        for start in range(0, n_draws, 1000):
+            z = torch.randn(min(1000, n_draws - start), self.z_dim, generator=gen).to(device)
+            parts.append(self.map_z(z)[:, 0].double().cpu())
+        return torch.cat(parts)
+
     def mean_w(
         self, n_draws: int = 10_000, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """The mean of w over many latent draws (the start of an inversion), (w_dim,)."""
-        gen = generator or torch.Generator().manual_seed(0)
-        device = next(iter(self.parameters())).device  # type: ignore[attr-defined]
-        total = torch.zeros(self.w_dim, dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, n_draws, 1000):
-                k = min(1000, n_draws - start)
-                z = torch.randn(k, self.z_dim, generator=gen).to(device)
-                total += self.map_z(z)[:, 0].double().sum(0).cpu()
-        return (total / n_draws).float()
+        return self.draw_w(n_draws, generator).mean(0).float()
+
+    def w_center(self) -> torch.Tensor:
+        """The centre truncation pulls W+ codes towards, (w_dim,); default the mean w."""
+        return self.mean_w()
 
 
 _NAMES: dict[type, str] = {Transferable: "transfer", LatentAccess: "latent access"}

@@ -8,6 +8,7 @@ that is validated as part of the experiment config (unknown keys are errors).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,9 +82,36 @@ class ArchitecturePlugin(Plugin):
         (e.g. naming a behaviour that used to be implicit); default: unchanged."""
         return options
 
+    #: checkpoint formats written by other code that :meth:`import_weights` reads
+    #: (``gensemble import-prototype`` asks for ``meteofrance-prototype``)
+    foreign_formats: ClassVar[tuple[str, ...]] = ()
+
     def build(self, channels: int, height: int, width: int) -> Any:
         """Return the model (networks, losses, optimiser specs) for fields of this shape."""
         raise NotImplementedError
+
+    @classmethod
+    def import_weights(cls, fmt: str, path: Path, settings: dict[str, Any]) -> ForeignWeights:
+        """A model built and filled from a checkpoint of format ``fmt`` written by other
+        code; ``settings`` are what the weights cannot tell (e.g. a learning-rate
+        multiplier applied at run time)."""
+        raise NotImplementedError(f"architecture {cls.name!r} imports no {fmt} checkpoints")
+
+
+@dataclass
+class ForeignWeights:
+    """What an architecture made of a foreign checkpoint."""
+
+    #: the architecture options that reproduce the foreign network
+    options: dict[str, Any]
+    #: (C, H, W) of the fields it generates
+    shape: list[int]
+    #: the model (a GenerativeModel), weights in place
+    model: Any
+    #: where it came from: file name, sha256, format, notes
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: optimiser steps the foreign training had done, where the file says so
+    step: int = 0
 
 
 class MetricPlugin(Plugin):

@@ -235,7 +235,7 @@ def calibrate(
     from gensemble.core.atomic import atomic_path
     from gensemble.core.progress import progress
     from gensemble.data.store import Store
-    from gensemble.enrichment.calibrate import Calibration, CalibrationConfig
+    from gensemble.enrichment.calibrate import Calibration, CalibrationConfig, split_members
     from gensemble.enrichment.calibrate import calibrate as run_calibration
     from gensemble.enrichment.invert import InversionConfig
     from gensemble.enrichment.io import read_store
@@ -269,7 +269,7 @@ def calibrate(
                 case = read_store(data, loaded.variables, tuple(loaded.meta.shape), d, h)[0]
                 forecasts.append(case.members)
         with progress() as bar:
-            per = steps * sum(len(_half(m, objective)) for m in forecasts)
+            per = steps * sum(len(split_members(m, objective)[0]) for m in forecasts)
             task = bar.add_task("invert", total=per)
             calib = Calibration(
                 enricher, forecasts, cfg, inv_cfg, base, lambda k: bar.update(task, advance=k)
@@ -284,10 +284,6 @@ def calibrate(
     )
     if log and loaded.meta.run_id:
         _log_calibration(record, out, loaded.meta.run_id, uri, loaded.meta.experiment)
-
-
-def _half(members: Any, objective: str) -> Any:
-    return members if objective == "reference" else members[0::2]
 
 
 def _log_calibration(

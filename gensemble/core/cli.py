@@ -35,6 +35,7 @@ def _register_commands() -> None:
         "transfer_cmd",
         "lineage_cmd",
         "enrich_cmd",
+        "import_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 

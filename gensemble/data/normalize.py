@@ -34,6 +34,11 @@ def offsets_scales(stats: dict[str, np.ndarray], mode: Mode) -> tuple[np.ndarray
     return offset.astype(np.float32), scale.astype(np.float32)
 
 
+def _bound(value: Any, default: float) -> float:
+    """A range end; JSON has no infinity, so an open end may come back as null."""
+    return default if value is None else float(value)
+
+
 class Normalizer:
     """x_norm = (T(x) - offset) / scale, per variable (global) or per pixel."""
 
@@ -54,7 +59,7 @@ class Normalizer:
             self.scale = self.scale[:, None, None]
         self.transforms = list(transforms or ["log1p" if b else "none" for b in log1p])
         self.bounds = (
-            [tuple(map(float, b)) for b in bounds]
+            [(_bound(b[0], -np.inf), _bound(b[1], np.inf)) for b in bounds]
             if bounds
             else [(-np.inf, np.inf) for _ in self.transforms]
         )

@@ -7,6 +7,8 @@ prototype's channel order) onto canonical names through each variable's ``aliase
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -58,6 +60,17 @@ def cf_attrs(var: Variable | str, units: str | None = None) -> dict[str, str]:
     return attrs
 
 
+#: the prototype's rain transform: log(1 + x) applied N times; ``sym``: its inverse takes
+#: |y| first (training on randomly sign-flipped rain); ``@c``: inverse values <= c are
+#: zeroed (its noise-under-threshold option).  The inverse does not clamp, as there.
+_ITERATED_LOG = re.compile(r"^(sym)?log1p\^(\d+)(?:@([0-9.eE+-]+))?$")
+
+
+def iterated_log1p(n: int, symmetric: bool = False, cut: float = 0.0) -> str:
+    """The transform name of the prototype's rain transform (see ``_ITERATED_LOG``)."""
+    return f"{'sym' if symmetric else ''}log1p^{n}" + (f"@{cut!r}" if cut > 0 else "")
+
+
 def transform_forward(x: torch.Tensor, transform: str, lo: float, hi: float) -> torch.Tensor:
     """Physical values to the space statistics and normalisation work in."""
     if transform == "log1p":
@@ -65,6 +78,11 @@ def transform_forward(x: torch.Tensor, transform: str, lo: float, hi: float) -> 
     if transform == "logit":
         p = ((x - lo) / (hi - lo)).clamp(LOGIT_EPS, 1 - LOGIT_EPS)
         return torch.log(p) - torch.log1p(-p)
+    if m := _ITERATED_LOG.match(transform):
+        x = x.clamp_min(0)
+        for _ in range(int(m.group(2))):
+            x = torch.log1p(x)
+        return x
     return x
 
 
@@ -73,6 +91,14 @@ def transform_inverse(y: torch.Tensor, transform: str, lo: float, hi: float) -> 
         return torch.expm1(y).clamp_min(0)
     if transform == "logit":
         return lo + (hi - lo) * torch.sigmoid(y)
+    if m := _ITERATED_LOG.match(transform):
+        if m.group(1):
+            y = y.abs()
+        for _ in range(int(m.group(2))):
+            y = torch.expm1(y)
+        if m.group(3):
+            y = y * (y > float(m.group(3)))
+        return y
     return y
 
 

@@ -47,7 +47,8 @@ class CalibrationConfig(BaseModel):
     seed: int = 0
 
 
-def _split(members: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
+def split_members(members: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """(members inverted, members scored against) for one forecast."""
     if objective == "reference":
         return members, members
     if members.shape[0] < 4:
@@ -83,7 +84,7 @@ class Calibration:
         self.n_levels = len(self.active) if cfg.per_level else 1
         self.cases: list[tuple[InversionResult, torch.Tensor]] = []
         for members in forecasts:
-            used, held = _split(members, cfg.objective)
+            used, held = split_members(members, cfg.objective)
             inv = enricher.invert(used, inv_cfg, on_step)
             self.cases.append((inv, enricher.normalise(held).cpu()))
 

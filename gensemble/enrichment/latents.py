@@ -88,15 +88,8 @@ class Prior:
     samples: torch.Tensor  # (n, D)
 
 
-@torch.no_grad()
 def prior(model: LatentAccess, n_draws: int = 10_000, seed: int = 0) -> Prior:
     """w statistics over ``n_draws`` draws of z (seeded; not the reference's 16)."""
-    gen = torch.Generator().manual_seed(seed)
-    device = next(iter(model.parameters())).device  # type: ignore[attr-defined]
-    parts = []
-    for start in range(0, n_draws, 1000):
-        z = torch.randn(min(1000, n_draws - start), model.z_dim, generator=gen).to(device)
-        parts.append(model.map_z(z)[:, 0].double().cpu())
-    w = torch.cat(parts)
+    w = model.draw_w(n_draws, torch.Generator().manual_seed(seed))
     mean = w.mean(0)
     return Prior(mean, float((w - mean).square().sum(1).mean().sqrt()), w)

@@ -18,7 +18,7 @@ from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 from gensemble.data.readers.base import RawSource, SampleBatch
 from gensemble.data.regrid import PointSource
-from gensemble.data.variables import known_variables
+from gensemble.data.variables import Variable, known_variables
 from gensemble.data.wind import grid_x_axis_angle, rotate_to_earth
 
 TIME_DIMS = ("time", "valid_time", "step")
@@ -27,10 +27,10 @@ LAT_NAMES = ("latitude", "lat")
 LON_NAMES = ("longitude", "lon")
 
 
-def _alias_map() -> dict[str, str]:
+def _alias_map(known: dict[str, Variable]) -> dict[str, str]:
     """Producer name (lower case) -> canonical name, from every registered variable."""
     out = {}
-    for var in known_variables().values():
+    for var in known.values():
         for alias in (var.name, *var.aliases):
             out.setdefault(alias.lower(), var.name)
     return out
@@ -99,7 +99,8 @@ def _horizontal(ds: xr.Dataset) -> tuple[str, str, Grid | PointSource, list[str]
 
 def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     ydim, xdim, grid, notes = _horizontal(ds)
-    aliases = _alias_map()
+    known = known_variables()  # looked up once, not per batch
+    aliases = _alias_map(known)
     tdim = next((d for d in TIME_DIMS if d in ds.dims), None)
     mdim = next((d for d in MEMBER_DIMS if d in ds.dims), None)
     fields: dict[str, xr.DataArray] = {}
@@ -148,7 +149,7 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
                 a = np.asarray(da.values, dtype=np.float32)
                 if a.ndim == 2:
                     a = np.broadcast_to(a, (nm, *a.shape))
-                arrs.append(_to_units(v, a, da.attrs))
+                arrs.append(_to_units(known.get(v), a, da.attrs))
             block = np.stack(arrs, axis=1)  # (member, var, y, x)
             if angle is not None and "u10" in variables and "v10" in variables:
                 iu, iv = variables.index("u10"), variables.index("v10")
@@ -215,9 +216,8 @@ def valid_and_lead(ds: xr.Dataset, tdim: str | None, nt: int) -> tuple[np.ndarra
     return np.asarray(valid).astype("datetime64[ns]"), np.asarray(lead, dtype=np.float64)
 
 
-def _to_units(name: str, a: np.ndarray, attrs: dict) -> np.ndarray:
+def _to_units(var: Variable | None, a: np.ndarray, attrs: dict) -> np.ndarray:
     """Values in the variable's units, by the conversions its definition lists."""
-    var = known_variables().get(name)
     units = str(attrs.get("units", ""))
     if var is None or not units or units == var.units:
         return a

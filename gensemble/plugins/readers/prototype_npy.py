@@ -17,9 +17,9 @@ import numpy as np
 from gensemble.api.plugins import ReaderPlugin
 from gensemble.core.errors import UserError
 from gensemble.core.hookspecs import hookimpl
+from gensemble.data.prototype_format import PROTOTYPE_CHANNELS
 from gensemble.data.readers.base import RawSource, SampleBatch
 
-PROTOTYPE_CHANNELS = ("rr", "u10", "v10", "t2m", "orog")
 REQUIRED = ("Name", "Date", "LeadTime", "Member")
 
 

@@ -20,6 +20,9 @@
   with a quarter of the multiply-adds.  ``upsample="resample_conv"`` keeps the first
   release's order (bilinear up-sampling with replicated edges, then the convolution),
   which checkpoints written before this option load with.
+* resampling at the edges of the field: gensemble replicates the edge values; the
+  Météo-France prototype (rosinality's StyleGAN2 layout) pads with zeros, which
+  ``edges="zero"`` reproduces so imported generators compute exactly what they did.
 """
 
 from __future__ import annotations
@@ -60,20 +63,69 @@ class EqualLinear(nn.Module):
 
 
 class EqualConv2d(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int,
+        bias: bool = True,
+        stride: int = 1,
+        padding: int | None = None,
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
         self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
-        self.padding = kernel // 2
+        self.padding = kernel // 2 if padding is None else padding
+        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        return F.conv2d(
+            x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding
+        )
 
 
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    """x2 with the [1, 3, 3, 1] FIR filter (= bilinear, half-pixel centres)."""
+def upsample2x(x: torch.Tensor, edges: str = "replicate") -> torch.Tensor:
+    """x2 with the [1, 3, 3, 1] FIR filter (= bilinear, half-pixel centres); outside the
+    field the input is its edge value (``replicate``) or zero (``zero``)."""
+    if edges == "zero":  # a zero border, then drop what it alone produced
+        x = F.pad(x, (1, 1, 1, 1))
+        y = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return y[..., 2:-2, 2:-2]
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def fir_2d(gain: float = 1.0) -> torch.Tensor:
+    """The 4x4 [1, 3, 3, 1] x [1, 3, 3, 1] filter with sum ``gain`` (4 where it follows
+    zero insertion), as the prototype stores its resampling kernels."""
+    g = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    return torch.outer(g, g) * (gain / 64.0)
+
+
+def _depthwise(k: torch.Tensor, channels: int, like: torch.Tensor) -> torch.Tensor:
+    return k.to(device=like.device, dtype=like.dtype).expand(channels, 1, *k.shape).contiguous()
+
+
+def fir_blur(
+    x: torch.Tensor, pad0: int, pad1: int, kernel: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Convolution with a 2-D FIR ``kernel`` (default the [1, 3, 3, 1] low-pass) on a
+    zero-padded field: (H, W) -> (H + pad0 + pad1 - kh + 1, ...); the prototype's blur
+    before a stride-2 convolution (a true convolution: the kernel is flipped)."""
+    k = fir_2d() if kernel is None else kernel.flip(0, 1)
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, (pad0, pad1, pad0, pad1)), _depthwise(k, c, x), groups=c)
+
+
+def upsample_fir(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """x2 up-sampling by zero insertion and a 4x4 FIR ``kernel`` (stored with its gain),
+    zero outside the field: the prototype's skip up-sampling, (H, W) -> (2H, 2W).
+
+    Zero insertion then the kernel is a stride-2 transposed convolution with it; the
+    prototype's padding (2, 1) keeps outputs 1 .. 2H of the transposed result."""
+    c = x.shape[1]
+    y = F.conv_transpose2d(x, _depthwise(kernel, c, x), stride=2, groups=c)
+    return y[..., 1:-1, 1:-1]
 
 
 def fir_up_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -83,24 +135,31 @@ def fir_up_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> to
     return k.expand(channels, 1, 4, 4).contiguous()
 
 
-def upconv_transposed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def upconv_transposed(
+    x: torch.Tensor, weight: torch.Tensor, fir: torch.Tensor | None = None
+) -> torch.Tensor:
     """x2 up-sampling convolution: stride-2 transposed conv with the flipped 3x3 kernel,
-    then the FIR low-pass; (B, in, H, W) -> (B, out, 2H, 2W), zero outside the field."""
+    then the FIR low-pass (or a stored 4x4 ``fir``, convolved as the prototype does);
+    (B, in, H, W) -> (B, out, 2H, 2W), zero outside the field."""
     t = F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), stride=2)  # 2H+1 x 2W+1
     out = weight.shape[0]
-    return F.conv2d(t, fir_up_kernel(out, t.dtype, t.device), padding=1, groups=out)
+    k = fir_up_kernel(out, t.dtype, t.device) if fir is None else _depthwise(fir.flip(0, 1), out, t)
+    return F.conv2d(t, k, padding=1, groups=out)
 
 
-def _down_last(x: torch.Tensor) -> torch.Tensor:
-    p = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # edges replicated
+def _down_last(x: torch.Tensor, edges: str) -> torch.Tensor:
+    if edges == "zero":
+        p = F.pad(x, (1, 1))
+    else:
+        p = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # edges replicated
     n = x.shape[-1] // 2
     taps = [p[..., k : k + 2 * n : 2] for k in range(4)]
     return (taps[0] + taps[3] + 3.0 * (taps[1] + taps[2])) / 8.0
 
 
-def downsample2x(x: torch.Tensor) -> torch.Tensor:
-    """/2 with the [1, 3, 3, 1] FIR filter (even sizes)."""
-    return _down_last(_down_last(x).transpose(-1, -2)).transpose(-1, -2)
+def downsample2x(x: torch.Tensor, edges: str = "replicate") -> torch.Tensor:
+    """/2 with the [1, 3, 3, 1] FIR filter (even sizes), edges replicated or zero."""
+    return _down_last(_down_last(x, edges).transpose(-1, -2), edges).transpose(-1, -2)
 
 
 class ModulatedConv2d(nn.Module):
@@ -115,6 +174,7 @@ class ModulatedConv2d(nn.Module):
         demodulate: bool = True,
         upsample: bool = False,
         upsample_mode: str = "transposed",
+        stored_fir: bool = False,
     ) -> None:
         super().__init__()
         self.affine = EqualLinear(w_dim, in_ch, bias_init=1.0)
@@ -127,6 +187,11 @@ class ModulatedConv2d(nn.Module):
             raise ValueError("the transposed up-sampling convolution is written for 3x3 kernels")
         self.upsample_mode = upsample_mode
         self.padding = kernel // 2
+        #: the low-pass after the transposed convolution kept as a buffer (imported
+        #: prototype weights carry their own); None: the fixed [1, 3, 3, 1] filter
+        if upsample and stored_fir and upsample_mode != "transposed":
+            raise ValueError("stored FIR kernels need upsample: transposed")
+        self.register_buffer("fir", fir_2d(4.0) if upsample and stored_fir else None)
 
     def convolve(
         self, x: torch.Tensor, w: torch.Tensor
@@ -137,7 +202,7 @@ class ModulatedConv2d(nn.Module):
         weight = self.weight * self.scale
         x = x * style.to(x.dtype)[:, :, None, None]
         if self.upsample and self.upsample_mode == "transposed":
-            x = upconv_transposed(x, weight.to(x.dtype))
+            x = upconv_transposed(x, weight.to(x.dtype), self.fir)
         else:
             if self.upsample:
                 x = upsample2x(x)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from gensemble.api.capabilities import ChannelLayer, LatentAccess, NoiseMode, Transferable
 from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
+from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
 
@@ -39,9 +40,24 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
             noise=o.noise,
             output_activation=o.output_activation,
             upsample_mode=o.upsample,
+            channel_table=o.channel_table,
+            mapping_lr_mul=o.mapping_lr_mul,
+            edges=o.resample_edges,
+            stored_noise=o.stored_noise,
+            stored_fir=o.stored_fir,
         )
         self.D = Discriminator(
-            channels, height, width, o.channel_base, o.channel_max, o.mbstd_group
+            channels,
+            height,
+            width,
+            o.channel_base,
+            o.channel_max,
+            o.mbstd_group,
+            channel_table=o.channel_table,
+            downsample=o.d_downsample,
+            edges=o.resample_edges,
+            mbstd_grouping=o.mbstd_grouping,
+            stored_fir=o.stored_fir,
         )
         self.G.channels_last = self.D.channels_last = o.channels_last
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
@@ -81,7 +97,15 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     def size_dependent(self) -> list[str]:
         # the constant input is h0 x w0; the discriminator's dense layer sees h0 x w0 x ch;
         # its input layer's width is that of the finest level, which moves with the size
-        return ["G.const", "G_ema.const", "D.fc.weight", "D.from_fields."]
+        # stored constant noise maps have each level's size
+        return [
+            "G.const",
+            "G_ema.const",
+            "D.fc.weight",
+            "D.from_fields.",
+            "G.noise_const_",
+            "G_ema.noise_const_",
+        ]
 
     def layer_groups(self) -> dict[str, list[str]]:
         groups = {"mapping": ["G.mapping."]}
@@ -282,6 +306,9 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     def map_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         return self.G_ema.ws_from_z(z, truncation)
 
+    def w_center(self) -> torch.Tensor:
+        return self.G_ema.mapping.w_avg.detach().clone()  # what map_z truncates towards
+
     def noise_shapes(self) -> list[tuple[int, int]]:
         return self.G_ema.noise_shapes()
 
@@ -296,6 +323,13 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
             maps = g.draw_noise(ws.shape[0], None, generator, ws.device)
         elif noise == "zero":
             maps = [None] * len(g.noise_shapes())
+        elif noise == "const":
+            if not g.stored_noise:
+                raise UserError(
+                    "this stylegan2 model stores no constant noise maps "
+                    "(architecture.options.stored_noise: true when it is trained)"
+                )
+            maps = g.const_noise()
         else:
             maps = list(noise)
             if len(maps) != len(g.noise_shapes()):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
+import torch
 from pydantic import Field
 
-from gensemble.api.plugins import ArchitecturePlugin, PluginOptions
+from gensemble.api.plugins import ArchitecturePlugin, ForeignWeights, PluginOptions
+from gensemble.core.errors import UserError
+from gensemble.plugins.architectures.stylegan2 import prototype
 from gensemble.plugins.architectures.stylegan2.model import StyleGAN2Model
 
 
@@ -30,6 +34,38 @@ class StyleGAN2Options(PluginOptions):
         "FLOPs) or the first release's up-sample then convolve (checkpoints before format 4)",
     )
     mbstd_group: int = Field(4, ge=1)
+    channel_table: list[int] | None = Field(
+        None,
+        description="feature channels per level from the coarsest (4x4) up; overrides "
+        "channel_base/channel_max (a smaller grid uses the first entries, a larger one "
+        "repeats the last)",
+    )
+    mapping_lr_mul: float = Field(
+        0.01, gt=0, description="learning-rate multiplier of the mapping network (lr_mlp)"
+    )
+    resample_edges: Literal["replicate", "zero"] = Field(
+        "replicate",
+        description="values outside the field when the skip outputs are up-sampled and D "
+        "down-samples: edge values, or zeros (the Météo-France prototype)",
+    )
+    d_downsample: Literal["before_conv", "strided_conv"] = Field(
+        "before_conv",
+        description="D halves the resolution before its second convolution, or blurs and "
+        "convolves with stride 2 (the prototype)",
+    )
+    mbstd_grouping: Literal["consecutive", "strided"] = Field(
+        "consecutive",
+        description="minibatch-stddev groups of consecutive samples, or samples batch/group "
+        "apart (the prototype)",
+    )
+    stored_fir: bool = Field(
+        False,
+        description="resampling kernels kept with the weights (4x4, any values), as the "
+        "prototype stores them; needs resample_edges: zero and d_downsample: strided_conv",
+    )
+    stored_noise: bool = Field(
+        False, description="keep constant noise maps with the weights (generate --noise const)"
+    )
     mixing_prob: float = Field(0.9, ge=0, le=1, description="style-mixing probability")
     r1_gamma: float = Field(10.0, ge=0)
     r1_interval: int = Field(16, ge=0, description="lazy R1 every k D steps (0: never)")
@@ -64,7 +100,13 @@ class StyleGAN2(ArchitecturePlugin):
 
     #: options that change what the network computes without changing any tensor shape:
     #: a checkpoint is only resumed or transferred with the same values
-    functional_options = ("upsample",)
+    functional_options = (
+        "upsample",
+        "mapping_lr_mul",
+        "resample_edges",
+        "d_downsample",
+        "mbstd_grouping",
+    )
 
     @classmethod
     def migrate_options(cls, options: dict, format_version: int) -> dict:
@@ -73,5 +115,32 @@ class StyleGAN2(ArchitecturePlugin):
             return {**options, "upsample": "resample_conv"}
         return options
 
+    foreign_formats = (prototype.FORMAT,)
+
+    @classmethod
+    def import_weights(cls, fmt: str, path: Path, settings: dict[str, Any]) -> ForeignWeights:
+        """The Météo-France prototype's G, G_ema and D (see ``prototype.py``); ``w_avg``
+        (the truncation centre, not stored there) is the mean w of 10,000 seeded draws."""
+        if fmt != prototype.FORMAT:
+            return super().import_weights(fmt, path, settings)
+        ckpt = prototype.read_prototype(path)
+        options, shape = prototype.infer_options(ckpt["g_ema"], settings.get("lr_mlp", 0.01))
+        model = cls(options).build(*shape)
+        notes = prototype.fill_state(model, ckpt)
+        w_avg = model.mean_w(10_000, torch.Generator().manual_seed(0))
+        for g in (model.G, model.G_ema):
+            g.mapping.w_avg.copy_(w_avg)
+        provenance = {
+            "format": fmt,
+            "file": Path(path).name,
+            "sha256": prototype.sha256_of(Path(path)),
+            "w_avg": "mean of 10000 seeded draws (seed 0)",
+            "notes": notes,
+        }
+        return ForeignWeights(options, shape, model, provenance, prototype.training_step(ckpt))
+
     def build(self, channels: int, height: int, width: int) -> StyleGAN2Model:
-        return StyleGAN2Model(channels, height, width, self.options)
+        try:
+            return StyleGAN2Model(channels, height, width, self.options)
+        except ValueError as exc:  # options that do not fit this grid
+            raise UserError(f"stylegan2 on a {height}x{width} grid: {exc}") from None
