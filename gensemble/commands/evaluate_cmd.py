@@ -68,7 +68,7 @@ def evaluate(
     run_id = loaded.meta.run_id
     if log and run_id:
         exp = experiment_of(loaded.meta)
-        tracker = Tracker(uri or exp.tracking.uri, exp.tracking.experiment)
+        tracker = Tracker(uri or exp.tracking_uri(), exp.tracking.experiment)
         tracker.attach(run_id)  # the run's status (running, killed...) stays as it is
         tracker.log_metrics(result.tracked_scalars(), loaded.meta.step)
         tracker.log_metrics({f"eval_time_s/{k}": v for k, v in timings.items()}, loaded.meta.step)

@@ -36,13 +36,17 @@ def transfer_config(
     data["init"] = {**(data.get("init") or {}), "from": source, **init}
     data = apply_overrides(data, sets)
     if "architecture" not in data or "domain" not in data:
+        from gensemble.core.config import offline_store_uri
         from gensemble.inference.checkpoint_io import read_metadata
         from gensemble.inference.resolve import resolve_checkpoint
 
         tracking = data.get("tracking") or {}
+        uri = tracking.get("uri")
+        if tracking.get("offline"):
+            uri = offline_store_uri(data.get("output_dir", "runs"))
         path = resolve_checkpoint(
             source,
-            tracking.get("uri"),
+            uri,
             tracking.get("experiment", "gensemble"),
             data["init"].get("which", "last"),
         )

@@ -36,6 +36,7 @@ def _register_commands() -> None:
         "lineage_cmd",
         "enrich_cmd",
         "import_cmd",
+        "sync_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 

@@ -70,7 +70,17 @@ class DataConfig(Strict):
 class TrackingConfig(Strict):
     uri: str | None = Field(None, description="MLflow tracking URI (default sqlite:///mlflow.db)")
     experiment: str = "gensemble"
-    run_name: str | None = None
+    run_name: str | None = Field(
+        None, description="default: DOMAIN ARCH, and '<- SOURCE@STEP' for a transfer"
+    )
+    offline: bool = Field(
+        False,
+        description="log to a sqlite store in output_dir (offline-mlflow.db, artifacts "
+        "beside it); copy it to a server later with gensemble sync",
+    )
+    fallback: Literal["fail", "offline"] = Field(
+        "fail", description="when the tracking server is unreachable at start: fail, or log offline"
+    )
     register_model: bool = Field(
         True, description="register the finished run's generator in the model registry"
     )
@@ -103,6 +113,11 @@ class InitConfig(Strict):
         return value
 
 
+def offline_store_uri(output_dir: Path | str) -> str:
+    """The sqlite store of offline runs, in the output folder (artifacts beside it)."""
+    return f"sqlite:///{(Path(output_dir) / 'offline-mlflow.db').resolve()}"
+
+
 class Experiment(Strict):
     """A full experiment: domain + architecture (+ optional initial checkpoint)."""
 
@@ -114,6 +129,13 @@ class Experiment(Strict):
     init: InitConfig | None = None
     metrics: list[PluginRef] = Field(default_factory=list)
     output_dir: Path = Field(Path("runs"), description="local run folders (checkpoints, logs)")
+
+    def tracking_uri(self) -> str | None:
+        """Where this experiment's runs are tracked: the offline store in ``output_dir``
+        with ``tracking.offline``, else ``tracking.uri`` (None: the default)."""
+        if self.tracking.offline:
+            return offline_store_uri(self.output_dir)
+        return self.tracking.uri
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -39,6 +39,10 @@ TAG_STRATEGY = "gensemble.init_strategy"
 TAG_MODEL = "gensemble.registered_model"
 TAG_VERSION = "gensemble.version"
 TAG_COMMIT = "gensemble.git_commit"
+#: an offline run: "configured", or the server it fell back from
+TAG_OFFLINE = "gensemble.offline"
+#: MLflow 3 opens experiments of this kind in the model-training view (not the GenAI one)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -160,7 +164,7 @@ class Tracker:
                 self.client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
         return self.client.create_experiment(
-            self.experiment, artifact_location=artifact_location(self.uri)
+            self.experiment, artifact_location=artifact_location(self.uri), tags=EXPERIMENT_KIND
         )
 
     # -- run lifecycle -----------------------------------------------------------------------
@@ -266,6 +270,11 @@ class Tracker:
             del self._pending[: len(batch)]
             if self._pending:
                 self.flush()
+
+    def log_inputs(self, datasets: list[Any]) -> bool:
+        return self._guard(
+            "log inputs", lambda: self.client.log_inputs(self.run_id, datasets=datasets)
+        )
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> bool:
         return self._guard(

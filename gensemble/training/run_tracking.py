@@ -3,11 +3,16 @@ with its parameters, lineage tags and transfer report; every rank learns its fol
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
-from gensemble.core.config import Experiment, flatten
-from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, Tracker
+import numpy as np
+
+from gensemble.core.config import Experiment, flatten, offline_store_uri
+from gensemble.core.errors import UserError
+from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_OFFLINE, Tracker, warn
 from gensemble.inference.resolve import TAG_RUN_DIR
 from gensemble.training import lineage
 from gensemble.training.checkpointing import Checkpointer
@@ -26,19 +31,21 @@ def start_run(
         ckpt.last_path = state.resumed_from[0]
     tracker = None
     if info.is_main:
-        tracker = Tracker(exp.tracking.uri, exp.tracking.experiment)
-        tags = {TAG_DOMAIN: exp.domain.name, TAG_ARCH: exp.architecture.name}
+        tracker, fallback_tags = open_tracker(exp, resuming=bool(ckpt.run_id))
+        tags = {TAG_DOMAIN: exp.domain.name, TAG_ARCH: exp.architecture.name, **fallback_tags}
         tags.update(lineage.tags_for(state.init_report))
         if ckpt.run_id:
             tracker.start(run_id=ckpt.run_id)
             tracker.set_tags({"gensemble.resumed_at_step": str(state.step)})
         else:
-            ckpt.run_id = tracker.start(exp.tracking.run_name, tags)
+            name = exp.tracking.run_name or default_run_name(exp, state.init_report)
+            ckpt.run_id = tracker.start(name, tags)
             ckpt.run_dir = Path(exp.output_dir) / ckpt.run_id
             tracker.set_tags({TAG_RUN_DIR: str(ckpt.run_dir.resolve())})
             params = flatten(exp.model_dump(mode="json", by_alias=True))
             params.update({"world_size": info.world, "data.n_train": n_train})
             tracker.log_params(params)
+            log_store_input(tracker, ckpt.store)
         ckpt.run_dir.mkdir(parents=True, exist_ok=True)
         tracker.journal = ckpt.run_dir / "metrics.jsonl"
         if state.resumed_from is not None:
@@ -49,6 +56,71 @@ def start_run(
             tracker.log_artifact(report)
     _broadcast_run(ckpt, info)
     return tracker
+
+
+def log_store_input(tracker: Tracker, store: Any) -> None:
+    """The zarr store as the run's training dataset (the UI's Dataset column): name,
+    digest of what it holds, source path, schema of its fields."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    times = store.times()
+    content = {
+        "domain": store.domain,
+        "variables": store.variable_names,
+        "shape": [int(n) for n in store.shape],
+        "times": [str(times[0]), str(times[-1])] if len(times) else [],
+        "mean": [float(v) for v in np.ravel(store.stats("global")["mean"])],
+    }
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    schema = {
+        "fields": [{"name": v.name, "units": v.units} for v in store.variables],
+        "grid": content["shape"][1:],
+    }
+    dataset = Dataset(
+        name=Path(store.path).name,
+        digest=digest,
+        source_type="local",
+        source=str(Path(store.path).resolve()),
+        schema=json.dumps(schema),
+        profile=json.dumps({"num_samples": content["shape"][0], "times": content["times"]}),
+    )
+    tag = InputTag("mlflow.data.context", "training")
+    tracker.log_inputs([DatasetInput(dataset, [tag])])
+
+
+def offline_uri(exp: Experiment) -> str:
+    """The offline store (created with its folder)."""
+    Path(exp.output_dir).mkdir(parents=True, exist_ok=True)
+    return offline_store_uri(exp.output_dir)
+
+
+def open_tracker(exp: Experiment, resuming: bool) -> tuple[Tracker, dict[str, str]]:
+    """The run's tracker: the configured store, the offline one, or - with
+    ``tracking.fallback: offline`` and the server unreachable at start - the offline one
+    with a tag saying which server it was meant for."""
+    t = exp.tracking
+    if t.offline:
+        return Tracker(offline_uri(exp), t.experiment), {TAG_OFFLINE: "configured"}
+    tracker = Tracker(t.uri, t.experiment)
+    if t.fallback != "offline" or resuming:
+        return tracker, {}
+    try:
+        tracker.check()
+    except UserError as exc:
+        local = offline_uri(exp)
+        warn(f"{exc}; logging offline to {local} (later: gensemble sync {local} {tracker.uri})")
+        return Tracker(local, t.experiment), {TAG_OFFLINE: tracker.uri}
+    return tracker, {}
+
+
+def default_run_name(exp: Experiment, report: dict) -> str:
+    """``DOMAIN ARCH``, and ``<- SOURCE@STEP`` for a transfer, so runs read in the UI."""
+    name = f"{exp.domain.name} {exp.architecture.name}"
+    if report:
+        source = str(report.get("from", "?"))
+        source = source[:12] if len(source) == 32 else source  # a run id: its head is enough
+        name += f" <- {report.get('source_domain', '')}:{source}@{report.get('source_step', '?')}"
+    return name
 
 
 def _broadcast_run(ckpt: Checkpointer, info: DistInfo) -> None:

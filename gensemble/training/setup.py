@@ -90,7 +90,7 @@ def build_state(
     t = exp.training
     resumed = None
     if resume:
-        path = resolve_checkpoint(resume, exp.tracking.uri, exp.tracking.experiment)
+        path = resolve_checkpoint(resume, exp.tracking_uri(), exp.tracking.experiment)
         check_architecture(path, exp.architecture.name, exp.architecture.options)
         tensors, meta = load_checkpoint(path)
         if meta.shape != shape:

@@ -235,7 +235,7 @@ def initialise(
     assert init is not None
     arch, options = exp.architecture.name, exp.architecture.options
     target = require(model, Transferable, "transfer (init.from)")
-    path = resolve_checkpoint(init.from_, exp.tracking.uri, exp.tracking.experiment, init.which)
+    path = resolve_checkpoint(init.from_, exp.tracking_uri(), exp.tracking.experiment, init.which)
     tensors, meta = load_checkpoint(path)
     check_compatible(path, meta, arch, options, model, shape)
     done = adapt_state(target, variables, model_tensors(tensors), meta)
