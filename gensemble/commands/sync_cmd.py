@@ -18,8 +18,10 @@ def _uri(text: str) -> str:
 
 
 def sync(
-    source: str = typer.Argument(..., help="source store: offline-mlflow.db path or URI"),
-    dest: str = typer.Argument(..., help="destination store: http://server:5000 or URI"),
+    source: str = typer.Argument(
+        ..., help="source store (offline-mlflow.db path or URI), or a run folder to finish"
+    ),
+    dest: str = typer.Argument(None, help="destination store: http://server:5000 or URI"),
     experiment: list[str] = typer.Option([], "--experiment", help="only this experiment"),
     run: list[str] = typer.Option([], "--run", help="only this run (and its ancestors)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would be copied"),
@@ -27,13 +29,31 @@ def sync(
     """Copy experiments, runs (params, every metric point, tags, artifacts, dataset inputs,
     status) and registered model versions, parents before children, lineage re-pointed to
     the destination's run ids.  A second sync copies only what is new; a sync killed
-    half-way finishes on the next call without duplicates."""
+    half-way finishes on the next call without duplicates.  With a run folder as SOURCE,
+    finish a run whose server went down: journalled points, checkpoints, final status and
+    registration are sent to its own store."""
+    from pathlib import Path
+
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
     from rich.table import Table
 
+    from gensemble.sync.run_replay import is_run_dir, replay_run
     from gensemble.sync.stores import sync_stores
 
+    if is_run_dir(Path(source)):  # a run that lost its server: finish it there
+        r = replay_run(Path(source), _uri(dest) if dest else None)
+        typer.echo(
+            f"run {r.run_id} on {r.uri}: {r.points} metric points, {r.checkpoints} "
+            f"checkpoints sent"
+            + (f", status {r.status}" if r.status else "")
+            + (f", registered {r.registered}" if r.registered else "")
+        )
+        return
+    if dest is None:
+        from gensemble.core.errors import UserError
+
+        raise UserError("sync: give the destination store (DEST)")
     src, dst = _uri(source), _uri(dest)
     console = Console(stderr=True)
     with Progress(

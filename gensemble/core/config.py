@@ -81,6 +81,12 @@ class TrackingConfig(Strict):
     fallback: Literal["fail", "offline"] = Field(
         "fail", description="when the tracking server is unreachable at start: fail, or log offline"
     )
+    end_wait_s: float = Field(
+        120.0,
+        ge=0,
+        description="at the end of a run, how long to wait for an unreachable server before "
+        "leaving the rest (points, status, checkpoints, registration) to gensemble sync RUN_DIR",
+    )
     register_model: bool = Field(
         True, description="register the finished run's generator in the model registry"
     )

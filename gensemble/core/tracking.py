@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -236,6 +237,28 @@ class Tracker:
             self._down_since = None
         return True
 
+    @property
+    def is_down(self) -> bool:
+        """The last call to the store failed (and none has succeeded since)."""
+        return self._down_since is not None
+
+    def settle(self, timeout_s: float, poll_s: float = 2.0) -> bool:
+        """Before the end of a run: wait up to ``timeout_s`` for a store that failed to
+        answer again, then send what is pending; True when it is (back) up."""
+        if self._down_since is None:
+            return True
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                check_reachable(self.uri, timeout=min(5.0, poll_s + 1))
+                self._down_since = None
+                self.flush()
+                return not self.is_down
+            except UserError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(poll_s)
+
     def set_tags(self, tags: dict[str, Any]) -> None:
         for k, v in tags.items():
             self._guard("set tag", lambda k=k, v=v: self.client.set_tag(self.run_id, k, str(v)))
@@ -340,7 +363,35 @@ def start_ui(uri: str | None, port: int = 5000) -> int:
         str(port),
     ]
     print(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)", file=sys.stderr)
+    # the server and its workers get a process group of their own, stopped as a whole
+    # when this process is interrupted or terminated (they used to outlive a SIGTERM)
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        return subprocess.call(cmd)
+        return proc.wait()
     except KeyboardInterrupt:
+        _stop_group(proc)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the whole process group, SIGKILL to what is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; its workers may not be
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return

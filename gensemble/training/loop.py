@@ -28,7 +28,7 @@ from gensemble.training import callbacks as cb
 from gensemble.training import distributed as dist
 from gensemble.training.batch_sampler import GlobalBatchSampler
 from gensemble.training.checkpointing import Checkpointer
-from gensemble.training.run_tracking import start_run
+from gensemble.training.run_tracking import leave_for_sync, start_run
 from gensemble.training.setup import build_state, open_store, pick_device
 
 
@@ -185,6 +185,8 @@ class Trainer:
                         break
             if self.info.is_main:
                 self.ckpt.save(state.step, state)
+                if self.tracker:  # an outage: give the server a chance before the end
+                    self.tracker.settle(self.exp.tracking.end_wait_s)
                 for c in self.callbacks:
                     c.on_end(self, state.step, stopped)
                 if stopped != "finished" and self.tracker:
@@ -193,6 +195,8 @@ class Trainer:
         finally:
             if self.tracker:
                 self.tracker.end(status)
+                if self.tracker.is_down:
+                    leave_for_sync(self.exp, self.ckpt, status, stopped)
             if status == "FINISHED":
                 dist.barrier(self.info)
             dist.shutdown(self.info)

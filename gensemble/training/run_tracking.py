@@ -14,6 +14,7 @@ from gensemble.core.config import Experiment, flatten, offline_store_uri
 from gensemble.core.errors import UserError
 from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_OFFLINE, Tracker, warn
 from gensemble.inference.resolve import TAG_RUN_DIR
+from gensemble.sync.run_replay import PENDING_FILE, TRACKING_FILE
 from gensemble.training import lineage
 from gensemble.training.checkpointing import Checkpointer
 from gensemble.training.distributed import DistInfo
@@ -48,6 +49,9 @@ def start_run(
             log_store_input(tracker, ckpt.store)
         ckpt.run_dir.mkdir(parents=True, exist_ok=True)
         tracker.journal = ckpt.run_dir / "metrics.jsonl"
+        # where this run is tracked, so `gensemble sync RUN_DIR` can finish it after an outage
+        record = {"uri": tracker.uri, "experiment": exp.tracking.experiment, "run_id": ckpt.run_id}
+        (ckpt.run_dir / TRACKING_FILE).write_text(json.dumps(record, indent=1))
         if state.resumed_from is not None:
             tracker.replay_journal()  # points an outage kept from the server
         if state.init_report and state.step == 0:
@@ -56,6 +60,24 @@ def start_run(
             tracker.log_artifact(report)
     _broadcast_run(ckpt, info)
     return tracker
+
+
+def leave_for_sync(exp: Experiment, ckpt: Checkpointer, status: str, stopped: str) -> None:
+    """The store was down at the end of the run: write what is left to send (final
+    status, checkpoints, registration) for ``gensemble sync RUN_DIR``; the metric points
+    are in the run's journal."""
+    register = None
+    if stopped == "finished" and exp.tracking.register_model:
+        from gensemble.inference.model_registry import default_model_name
+
+        name = exp.tracking.model_name or default_model_name(exp.domain.name, exp.architecture.name)
+        register = {"name": name, "which": "best" if ckpt.best_path else "last"}
+    pending = {"status": status, "register": register}
+    (ckpt.run_dir / PENDING_FILE).write_text(json.dumps(pending, indent=1))
+    warn(
+        f"the tracking store was unreachable at the end of run {ckpt.run_id}; everything is "
+        f"kept in {ckpt.run_dir}: run `gensemble sync {ckpt.run_dir}` when it is back"
+    )
 
 
 def log_store_input(tracker: Tracker, store: Any) -> None:
