@@ -44,6 +44,9 @@ TAG_COMMIT = "gensemble.git_commit"
 TAG_OFFLINE = "gensemble.offline"
 #: MLflow 3 opens experiments of this kind in the model-training view (not the GenAI one)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+#: the UI's own switch between its GenAI and model-training views (a URL parameter that
+#: wins over the browser's last choice): gensemble's links carry it
+ML_VIEW = "machine_learning"
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -362,7 +365,11 @@ def start_ui(uri: str | None, port: int = 5000) -> int:
         "--port",
         str(port),
     ]
-    print(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)", file=sys.stderr)
+    print(
+        f"MLflow UI for {uri} on http://127.0.0.1:{port}/#/experiments?workflowType={ML_VIEW} "
+        "(Ctrl-C to stop)",
+        file=sys.stderr,
+    )
     # the server and its workers get a process group of their own, stopped as a whole
     # when this process is interrupted or terminated (they used to outlive a SIGTERM)
     proc = subprocess.Popen(cmd, start_new_session=True)
