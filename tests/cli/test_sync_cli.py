@@ -138,10 +138,21 @@ def test_offline_chain_synced_to_a_server(tmp_path: Path, store: Path, server: s
     assert proc.returncode == 0, proc.stderr
     assert all(copies[r].info.run_id in proc.stdout for r in ids)
 
-    # a second sync copies nothing; an offline run compares with a server run
+    # a second sync copies nothing
     proc = run_cli("sync", db, server)
     assert proc.returncode == 0, proc.stderr
     assert "3 runs, 0 changed, 0 metric points, 0 artifacts, 0 model versions" in proc.stdout
+
+    # a run trained online compares side by side with a synced offline one
+    cfg = _config(tmp_path, store, "online", {"uri": server})
+    proc = run_cli("train", cfg)
+    assert proc.returncode == 0, proc.stderr
+    online = _run_id(proc)
+    offline = copies[ids[0]].info.run_id
+    out = tmp_path / "cmp.png"
+    proc = run_cli("compare", offline, online, "--uri", server, "--metrics", "loss_G", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "loss_G" in proc.stdout and out.is_file()
 
 
 def test_fallback_to_offline_when_the_server_is_down(tmp_path: Path, store: Path) -> None:
