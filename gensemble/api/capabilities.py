@@ -124,6 +124,10 @@ class LatentAccess(ABC):
         """The centre truncation pulls W+ codes towards, (w_dim,); default the mean w."""
         return self.mean_w()
 
+    def set_w_center(self, w: torch.Tensor) -> None:
+        """Make ``w`` (w_dim,) the truncation centre, where the model keeps one."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no truncation centre")
+
 
 _NAMES: dict[type, str] = {Transferable: "transfer", LatentAccess: "latent access"}
 

@@ -25,6 +25,12 @@ def import_prototype(
     lr_mlp: float = typer.Option(
         0.01, "--lr-mlp", help="the mapping network's learning-rate multiplier (not stored)"
     ),
+    w_avg: Path = typer.Option(
+        None,
+        "--w-avg",
+        help=".npy of the truncation centre the prototype used (its mean latent); "
+        "default: the mean w of 10,000 seeded draws",
+    ),
     out: Path = typer.Option(..., "--out", help="gensemble checkpoint to write (.safetensors)"),
     register: str = typer.Option(
         None, "--register", help="also make it an MLflow run and a version of this model"
@@ -62,6 +68,8 @@ def import_prototype(
     arch, plugin = fi.importer_for(PROTOTYPE_FORMAT)
     weights = plugin.import_weights(PROTOTYPE_FORMAT, checkpoint, {"lr_mlp": lr_mlp})
     fi.check_fit(weights, grid_shape, names)
+    if w_avg is not None:
+        weights.provenance["w_avg"] = fi.set_truncation_centre(weights.model, w_avg)
     if stats is not None:
         normalizer, described = prototype_normalizer(stats, stats_config, var_defs, grid_shape)
     else:

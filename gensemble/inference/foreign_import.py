@@ -52,6 +52,28 @@ def check_fit(weights: ForeignWeights, grid_shape: tuple[int, int], variables: l
         )
 
 
+def set_truncation_centre(model: Any, path: Path) -> str:
+    """Make the w in ``path`` (.npy, (w_dim,) or (1, w_dim)) the centre truncation pulls
+    towards (the model's ``w_center``); returns how it is described in the provenance."""
+    import numpy as np
+    import torch
+
+    from gensemble.api.capabilities import LatentAccess, require
+
+    latent = require(model, LatentAccess, "a truncation centre")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--w-avg {path}: not a readable .npy array ({exc})") from None
+    arr = np.asarray(arr, dtype=np.float32).reshape(-1)
+    if arr.shape != (latent.w_dim,) or not np.all(np.isfinite(arr)):
+        raise UserError(
+            f"--w-avg {path}: expected {latent.w_dim} finite values, found shape {np.shape(arr)}"
+        )
+    latent.set_w_center(torch.from_numpy(arr))
+    return f"given: {Path(path).name}"
+
+
 def foreign_metadata(
     arch: str,
     weights: ForeignWeights,

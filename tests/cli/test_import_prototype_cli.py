@@ -75,6 +75,31 @@ def test_generate_from_latents_reproduces_the_prototype(proto: dict, tmp_path: P
     assert _rel(_fields(out2), f["z_fields"]) > 1e-3
 
 
+def test_truncation_around_the_prototypes_centre(proto: dict, tmp_path: Path) -> None:
+    f = proto["npz"]
+    np.save(tmp_path / "wavg.npy", f["trunc_w_avg"])
+    np.save(tmp_path / "tz.npy", f["trunc_z"])
+    ckpt = tmp_path / "t.safetensors"
+    proc = run_cli(
+        "import-prototype", proto["pt"], *GRID, *VARS, "--w-avg", tmp_path / "wavg.npy",
+        "--out", ckpt,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "t.nc"
+    proc = run_cli(
+        "generate", ckpt, "--latents", tmp_path / "tz.npy", "--truncation", "0.7",
+        "--noise", "const", "--out", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _rel(_fields(out), f["trunc_fields"]) < 1e-5
+    np.save(tmp_path / "bad.npy", np.zeros(5, np.float32))
+    proc = run_cli(
+        "import-prototype", proto["pt"], *GRID, *VARS, "--w-avg", tmp_path / "bad.npy",
+        "--out", ckpt,
+    )  # fmt: skip
+    assert_user_error(proc, "--w-avg", "64")
+
+
 def test_stats_give_the_prototypes_physical_units(proto: dict, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     mean = rng.normal(size=8).astype(np.float32)

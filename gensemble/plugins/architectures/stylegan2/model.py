@@ -309,6 +309,11 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     def w_center(self) -> torch.Tensor:
         return self.G_ema.mapping.w_avg.detach().clone()  # what map_z truncates towards
 
+    @torch.no_grad()
+    def set_w_center(self, w: torch.Tensor) -> None:
+        for g in (self.G, self.G_ema):
+            g.mapping.w_avg.copy_(w.to(g.mapping.w_avg))
+
     def noise_shapes(self) -> list[tuple[int, int]]:
         return self.G_ema.noise_shapes()
 
