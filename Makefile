@@ -70,6 +70,14 @@ demo: install
 	  --metrics swd/mean,w1_mean/u10,w1_mean/v10,w1_mean/t2m --out $(DEMO)/compare_nordic.png
 	$(VENV)/bin/gensemble lineage $$(cat $(DEMO)/nordic_transfer.run)
 	$(VENV)/bin/gensemble runs --experiment gensemble-demo
+	# a high-impact event: a synthetic Storm Alex (organised heavy-rain system over the
+	# Vésubie/Roya) verified with raw, enriched, hybrid and climate ensembles -> HTML report
+	$(VENV)/bin/gensemble events show alex --out $(DEMO)/alex_region.png
+	$(VENV)/bin/gensemble data synth --domain se_france --event alex --members 8 --seed 3 --out $(DEMO)/alex.nc
+	$(VENV)/bin/gensemble data prepare $(DEMO)/alex.nc --domain se_france --out $(DEMO)/alex.zarr --overwrite
+	$(VENV)/bin/gensemble evaluate $$(cat $(DEMO)/se_france.run) --experiment gensemble-demo \
+	  --event alex --data $(DEMO)/alex.zarr --enrich 16 --steps 20 --rotations 1 --bootstrap 100 \
+	  --report $(DEMO)/alex_report.html
 
 bench: install
 	$(PY) benchmarks/regrid.py
@@ -78,6 +86,7 @@ bench: install
 	$(PY) benchmarks/stylegan2.py
 	$(PY) benchmarks/transfer.py
 	$(PY) benchmarks/enrich.py
+	$(PY) benchmarks/events.py
 
 clean:
 	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache

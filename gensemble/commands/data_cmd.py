@@ -41,6 +41,9 @@ def synth(
     seed: int = typer.Option(0, help="random seed"),
     spread: float = typer.Option(0.35, min=0.0, max=0.95, help="member perturbation amplitude"),
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+    event: str = typer.Option(
+        None, "--event", help="one forecast over this event's window, its extreme injected"
+    ),
 ) -> None:
     """Write a synthetic ensemble (CF netCDF) on a domain's grid."""
     from gensemble.data.cf import write_netcdf
@@ -48,7 +51,18 @@ def synth(
 
     dom = domain_from_cli(domain, opt)
     dates = math.ceil(n / members)
-    ds = synth_ensemble(dom, dates, members, seed=seed, spread=spread)
+    ev = None
+    if event is not None:
+        from gensemble.events.selection import get_event
+
+        ev = get_event(event)
+        if dom.name not in ev.domains:
+            raise UserError(f"event {event} is defined on {', '.join(ev.domains)}, not {dom.name}")
+        lon, lat = dom.grid().lonlat()
+        if not ev.mask(lon, lat).any():
+            raise UserError(f"event {event}: its region has no point of this {dom.name} grid")
+    ds = synth_ensemble(dom, dates, members, seed=seed, spread=spread, event=ev)
+    dates = ds.sizes["time"]
     write_netcdf(ds, out)
     typer.echo(
         f"wrote {out}: {dates} dates x {members} members = {dates * members} samples "

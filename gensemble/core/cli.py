@@ -37,6 +37,7 @@ def _register_commands() -> None:
         "enrich_cmd",
         "import_cmd",
         "sync_cmd",
+        "events_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gensemble.api.events import Event
 from gensemble.api.plugins import (
     ArchitecturePlugin,
     DomainPlugin,
@@ -39,6 +40,7 @@ KINDS: dict[str, Kind] = {
         Kind("metric", "gensemble_metrics", MetricPlugin, "scores of generated weather"),
         Kind("reader", "gensemble_readers", ReaderPlugin, "raw file formats"),
         Kind("variable", "gensemble_variables", Variable, "weather variables", instances=True),
+        Kind("event", "gensemble_events", Event, "high-impact weather cases", instances=True),
     )
 }
 

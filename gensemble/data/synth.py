@@ -25,6 +25,7 @@ The model, per forecast case (date) and member, on the domain grid with spacing 
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -156,8 +157,15 @@ def synth_ensemble(
     seed: int = 0,
     spread: float = 0.35,
     show_progress: bool = True,
+    event: Any = None,
 ) -> xr.Dataset:
-    """Synthetic ensemble as a CF dataset with dims (time, member, y, x)."""
+    """Synthetic ensemble as a CF dataset with dims (time, member, y, x); with ``event``
+    (an :class:`gensemble.api.events.Event`), one forecast over its window with the
+    extreme injected (:mod:`gensemble.data.synth_event`)."""
+    if event is not None:
+        from gensemble.data.synth_event import event_times
+
+        n_dates = len(event_times(event)[0])
     grid = domain.grid()
     fm = FieldMaker(grid)
     rng = np.random.default_rng(seed)
@@ -203,4 +211,10 @@ def synth_ensemble(
                 out[name][d] = base[recipe] if recipe in base else extra.make(recipe)
             bar.advance(task)
     valid = ref + lead * np.timedelta64(1, "h")
+    if event is not None:
+        from gensemble.data.synth_event import event_times, inject_event
+
+        valid, start = event_times(event)
+        ref = np.full(len(valid), start)
+        inject_event(out, grid, event, seed)
     return to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)

@@ -160,3 +160,21 @@ def test_partner_variable_trains_generates_and_evaluates(
     assert proc.returncode == 0, proc.stderr
     with xr.open_dataset(tmp_path / "m2.nc") as ds:
         assert ds["gust3s"].attrs["long_name"] == "3-second wind gust at 10 m"
+
+
+def test_partner_event_listed_and_usable(partner_env: dict[str, str], tmp_path: Path) -> None:
+    proc = run_cli("plugins", "--json", env=partner_env)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    event = rows["alps_foehn_2020"]
+    assert event["kind"] == "event" and event["distribution"] == "gensemble-partner-alps"
+    proc = run_cli("events", "show", "alps_foehn_2020", env=partner_env)
+    assert proc.returncode == 0, proc.stderr
+    assert '"points_on_domain"' in proc.stdout and "partner weather service" in proc.stdout
+    # a synthetic forecast of it on a crop that holds its region
+    crop = ["--opt", "row0=248", "--opt", "col0=740", "--opt", "ny=16", "--opt", "nx=48"]
+    out = tmp_path / "ev.nc"
+    proc = run_cli(
+        "data", "synth", "--domain", "se_france", *crop, "--event", "alps_foehn_2020",
+        "--members", "3", "--out", out, env=partner_env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,138 @@
+"""One self-contained HTML page per event evaluation: the score table with intervals,
+enriched - raw differences and whether they are significant, exceedance-probability maps
+of each ensemble side by side, reliability diagrams and rank histograms.  Figures are
+embedded as PNG data, so the page opens offline; coastlines and relief come from the
+domain's land-sea mask / orography (never downloaded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gensemble.events.verify import Verification
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _outline(ax: Any, lon: np.ndarray, lat: np.ndarray, static: dict, region) -> None:  # noqa: ANN001
+    """Coast (land-sea mask 0.5), relief (orography 500 m) and the event's region."""
+    if "lsm" in static:
+        ax.contour(lon, lat, static["lsm"], levels=[0.5], colors="k", linewidths=0.8)
+    if "orog" in static:
+        ax.contour(lon, lat, static["orog"], levels=[500, 1500], colors="0.5", linewidths=0.4)
+    poly = np.asarray(list(region) + [region[0]])
+    ax.plot(poly[:, 0], poly[:, 1], "r-", lw=1.2)
+
+
+def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, region) -> list:  # noqa: ANN001
+    """(title, base64 PNG) of every figure of the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.pcolormesh(lon, lat, static.get("orog", np.zeros_like(lon)), cmap="terrain", shading="auto")
+    _outline(ax, lon, lat, static, region)
+    ax.set_title(f"{res.event}: region on the domain")
+    out.append(("Region", _png(fig)))
+    for label, maps in res.maps.items():
+        names = list(maps)
+        fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+        rows, cols = np.where(np.isfinite(maps[names[-1]]))
+        sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        for ax, name in zip(axes[0], names, strict=True):
+            im = ax.pcolormesh(lon[sl], lat[sl], maps[name][sl], vmin=0, vmax=1, cmap="Blues",
+                               shading="auto")  # fmt: skip
+            _outline(ax, lon[sl], lat[sl], {k: v[sl] for k, v in static.items()}, region)
+            ax.set_title(f"{name}: P({label})" if name != "truth" else f"observed {label}")
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+        out.append((f"Probability of exceedance, {label}", _png(fig)))
+    for label, rel in res.reliability.items():
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+        a1.plot([0, 1], [0, 1], "k:", lw=0.8)
+        for name, (centre, freq, _count) in rel.items():
+            a1.plot(centre, freq, "o-", label=name)
+        a1.set(
+            xlabel="forecast probability", ylabel="observed frequency", title=f"reliability {label}"
+        )
+        a1.legend(fontsize=7)
+        for name, counts in res.ranks[label].items():
+            freq = counts / max(counts.sum(), 1)
+            a2.plot(
+                np.linspace(0, 1, len(freq)), freq * len(freq), drawstyle="steps-mid", label=name
+            )
+        a2.axhline(1, color="k", lw=0.8, ls=":")
+        a2.set(
+            xlabel="normalised rank", ylabel="frequency x (N + 1)", title=f"rank histogram {label}"
+        )
+        out.append((f"Reliability and rank histograms, {label}", _png(fig)))
+    return out
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c, "")
+            if isinstance(v, float):
+                v = "" if not np.isfinite(v) else f"{v:.4g}"
+            cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def write_report(
+    path: Path, res: Verification, event: Any, figs: list[tuple[str, str]], meta: dict[str, Any]
+) -> Path:
+    """The HTML page (written atomically)."""
+    from gensemble.core.atomic import atomic_path
+
+    ens = ", ".join(f"{k} ({v} members)" for k, v in res.ensembles.items())
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(event.title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
+        "padding:2px 6px}.sig{color:#b00}</style></head><body>",
+        f"<h1>{html.escape(event.title)}</h1>",
+        f"<p>{html.escape(event.start)} .. {html.escape(event.end)}; truth: {res.truth}; "
+        f"{res.n_cases} cases; ensembles: {html.escape(ens)}.</p>",
+        f"<p>Observed: {html.escape(event.observed)}</p>",
+        "<p>Sources: " + "; ".join(html.escape(s) for s in event.sources) + "</p>",
+        "<p>" + html.escape(", ".join(f"{k}: {v}" for k, v in meta.items())) + "</p>",
+        "<h2>Scores (95 % bootstrap intervals over cases and members)</h2>",
+        _table(res.table, ["ensemble", "score", "value", "lo", "hi"]),
+        "<h2>Differences from the raw ensemble (paired over cases)</h2>",
+        _table(res.diffs, ["ensemble", "score", "diff", "lo", "hi", "significant"]),
+    ]
+    if res.notes:
+        parts.append(
+            "<h2>Notes</h2><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in res.notes)
+            + "</ul>"
+        )
+    for title, data in figs:
+        name = html.escape(title)
+        parts.append(f"<h2>{name}</h2><img alt='{name}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(parts), encoding="utf-8")
+    return path

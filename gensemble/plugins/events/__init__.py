@@ -1,0 +1,1 @@
+"""Built-in catalogue of high-impact events, registered like a partner's."""

@@ -1,0 +1,153 @@
+"""Events from the command line: catalogue, synthetic Alex, event verification with a
+held-out member and with station observations, the HTML report, and refusals."""
+
+from __future__ import annotations
+
+import sqlite3  # noqa: F401 - before netCDF4 can bring its own libsqlite3 into the process
+from html.parser import HTMLParser
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from tests.conftest import assert_user_error, run_cli
+
+CROP = {"row0": 248, "col0": 740, "ny": 32, "nx": 64}  # 6.5-8.1 E, 43.7-44.5 N: Alex inside
+OPTS = [a for k, v in CROP.items() for a in ("--opt", f"{k}={v}")]
+
+
+@pytest.fixture(scope="module")
+def alex(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    d = tmp_path_factory.mktemp("alex")
+    raw, store = d / "alex.nc", d / "alex.zarr"
+    proc = run_cli("data", "synth", "--domain", "se_france", *OPTS, "--event", "alex",
+                   "--members", "5", "--out", raw)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        run_cli("data", "prepare", raw, "--domain", "se_france", *OPTS, "--out", store).returncode
+        == 0
+    )
+    cfg = {
+        "domain": {"name": "se_france", "options": CROP},
+        "architecture": {"name": "stylegan2", "options": {"z_dim": 8, "w_dim": 8,
+                         "mapping_layers": 2, "channel_base": 64, "channel_max": 8}},
+        "training": {"steps": 2, "batch_size": 4, "log_every": 1},
+        "data": {"store": str(store)},
+        "tracking": {"uri": f"sqlite:///{d}/mlflow.db", "register_model": False},
+        "output_dir": str(d / "runs"),
+    }  # fmt: skip
+    (d / "exp.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_cli("train", d / "exp.yaml")
+    assert proc.returncode == 0, proc.stderr
+    run_id = [ln for ln in proc.stdout.splitlines() if ln.startswith("run ")][-1].split()[1][:-1]
+    return {"dir": d, "raw": raw, "store": store, "run": run_id, "uri": cfg["tracking"]["uri"]}
+
+
+def test_catalogue_commands(tmp_path: Path) -> None:
+    proc = run_cli("events", "list")
+    assert proc.returncode == 0 and "alex" in proc.stdout and "hans" in proc.stdout
+    png = tmp_path / "alex.png"
+    proc = run_cli("events", "show", "alex", "--out", png)
+    assert proc.returncode == 0, proc.stderr
+    assert "Interpraevent" in proc.stdout and png.is_file()
+    assert_user_error(run_cli("events", "show", "alexx"), "unknown event", "alex")
+
+
+def test_synthetic_alex_has_its_extreme(alex: dict) -> None:
+    with xr.open_dataset(alex["raw"]) as ds:
+        rr = ds["rr"].values  # (time, member, y, x), hourly over the window
+        assert ds.sizes["time"] == 30
+        total = rr.sum(axis=0)  # mm over the event
+        assert total.max() > 200 and np.median(total) < 0.3 * total.max()
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images = 0
+
+    def handle_starttag(self, tag, attrs) -> None:  # noqa: ANN001
+        self.tags.append(tag)
+        if tag == "img" and dict(attrs).get("src", "").startswith("data:image/png;base64,"):
+            self.images += 1
+
+
+def test_event_verification_with_a_held_out_member(alex: dict) -> None:
+    report = alex["dir"] / "alex.html"
+    proc = run_cli(
+        "evaluate", alex["run"], "--uri", alex["uri"], "--event", "alex", "--data", alex["store"],
+        "--enrich", "8", "--steps", "5", "--bootstrap", "30", "--rotations", "1",
+        "--report", report,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "enriched - raw crps/rr_gt20" in proc.stdout and "significant" in proc.stdout
+    page = _Page()
+    page.feed(report.read_text())
+    assert page.tags[0] == "html" and "table" in page.tags
+    # region, 3 probability maps (rates and 24 h sums), 3 reliability/rank figures
+    assert page.images == 7
+    text = report.read_text()
+    assert "held-out member" in text and "climate" in text and "hybrid" in text
+    assert "gust10_gt25: the model does not make gust10" in text
+    client = mlflow.MlflowClient(alex["uri"])
+    metrics = client.get_run(alex["run"]).data.metrics
+    assert "event/alex/raw/crps/rr_gt20" in metrics
+    assert any(a.path.startswith("events") for a in client.list_artifacts(alex["run"]))
+
+
+def _stations(alex: dict, path: Path, **change) -> Path:
+    """Stations at grid points in the region, observing member 0's rain."""
+    with xr.open_dataset(alex["raw"]) as ds:
+        lat, lon = ds["latitude"].values, ds["longitude"].values
+        rr = ds["rr"].values[:, 0]
+        times = ds["time"].values
+    inside = (lon > 6.9) & (lon < 7.7) & (lat > 43.9) & (lat < 44.2)
+    rows, cols = np.nonzero(inside)
+    lines = ["station,lat,lon,time,variable,value"]
+    for s, (r, c) in enumerate(zip(rows[::40], cols[::40], strict=True)):
+        for k, t in enumerate(times):
+            value = change.get("value", rr[k, r, c])
+            var = change.get("variable", "rr")
+            when = np.datetime_as_string(t, "s")
+            lines.append(f"S{s},{lat[r, c]:.5f},{lon[r, c]:.5f},{when},{var},{value}")
+    if change.get("far"):
+        lines.append(f"FAR,60.0,10.0,{np.datetime_as_string(times[0], 's')},rr,1.0")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_event_verification_against_stations_and_refusals(alex: dict, tmp_path: Path) -> None:
+    obs = _stations(alex, tmp_path / "obs.csv")
+    report = tmp_path / "obs.html"
+    args = ("evaluate", alex["run"], "--uri", alex["uri"], "--event", "alex",
+            "--data", alex["store"], "--bootstrap", "20", "--no-log")  # fmt: skip
+    proc = run_cli(*args, "--obs", obs, "--report", report)
+    assert proc.returncode == 0, proc.stderr
+    assert "truth: observations" in report.read_text()
+    bad = (
+        (_stations(alex, tmp_path / "v.csv", variable="snow"), "snow"),
+        (_stations(alex, tmp_path / "n.csv", value="nan"), "non-finite value"),
+        (_stations(alex, tmp_path / "f.csv", far=True), "FAR"),
+    )
+    for path, needle in bad:
+        assert_user_error(run_cli(*args, "--obs", path), needle)
+    store_args = (
+        "evaluate",
+        alex["run"],
+        "--uri",
+        alex["uri"],
+        "--data",
+        alex["store"],
+        "--no-log",
+    )
+    assert_user_error(run_cli(*store_args, "--event", "aline"), "outside the store's dates")
+    assert_user_error(run_cli(*store_args, "--event", "gard_2020"), "no point of the store")
+    assert_user_error(run_cli(*store_args, "--event", "hans"), "defined on nordic")
+    assert_user_error(run_cli(*store_args, "--event", "nope"), "unknown event")
+    proc = run_cli("data", "synth", "--domain", "se_france", *OPTS, "--event", "hans",
+                   "--out", tmp_path / "x.nc")  # fmt: skip
+    assert_user_error(proc, "nordic")
