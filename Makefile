@@ -87,6 +87,8 @@ bench: install
 	$(PY) benchmarks/transfer.py
 	$(PY) benchmarks/enrich.py
 	$(PY) benchmarks/events.py
+	$(PY) benchmarks/kernels.py
+	$(PY) benchmarks/stylegan3.py
 
 clean:
 	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache

@@ -13,6 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
+# Triton kernels run on the CPU through Triton's interpreter (set before triton loads)
+try:
+    import torch as _torch
+
+    if not _torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+except ImportError:  # pragma: no cover
+    pass
+
 
 #: a StyleGAN2 small enough for CPU tests that still runs every part of a step
 TINY_ARCH = {

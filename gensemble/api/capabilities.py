@@ -6,6 +6,8 @@
 * :class:`LatentAccess`: the generator's latent spaces are reachable, which GAN
   inversion and ensemble enrichment need (map z to W+, the mean w, one style row per
   layer with its resolution, synthesis from W+ with given noise).
+* :class:`InputTransform`: the generator's input can be translated (equivariance metric).
+* :class:`StaticConditioned`: the model takes the domain's static fields.
 
 Code that needs a capability calls ``require(model, LatentAccess, "enrichment")`` and a
 model without it is refused in one line naming the architecture and the purpose.
@@ -129,7 +131,35 @@ class LatentAccess(ABC):
         raise NotImplementedError(f"{type(self).__name__} keeps no truncation centre")
 
 
-_NAMES: dict[type, str] = {Transferable: "transfer", LatentAccess: "latent access"}
+class InputTransform(ABC):
+    """A generator whose input can be translated, so that translating the input can be
+    compared with translating the output (the equivariance metric EQ-T)."""
+
+    @abstractmethod
+    def synthesize_shifted(self, ws: torch.Tensor, dx_px: float, dy_px: float) -> torch.Tensor:
+        """Normalised fields from W+ codes with the input translated by (dx, dy) output
+        pixels (content moves towards +x, +y)."""
+
+
+class StaticConditioned(ABC):
+    """A model that takes the domain's static fields (orography, land-sea mask) as input.
+    The training setup hands them over from the store; they are kept with the weights."""
+
+    @abstractmethod
+    def static_fields_used(self) -> tuple[str, ...]:
+        """Names of the static fields it needs (empty: conditioning off)."""
+
+    @abstractmethod
+    def set_static_fields(self, fields: dict) -> None:
+        """The store's static fields (name -> (H, W) array)."""
+
+
+_NAMES: dict[type, str] = {
+    Transferable: "transfer",
+    LatentAccess: "latent access",
+    InputTransform: "input transform",
+    StaticConditioned: "static conditioning",
+}
 
 
 def capabilities_of(model: object) -> list[str]:

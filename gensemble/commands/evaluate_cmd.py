@@ -85,6 +85,7 @@ def evaluate(
         len(idx), torch.Generator().manual_seed(seed), truncation, device
     )
     ctx = EvalContext(loaded.variables, loaded.grid.spacing_m()[0], device, seed)
+    ctx.model = loaded.model
     result, timings = run_metrics(plugins, real, fake, ctx)
     print_table(
         result, f"{len(idx)} real ({split}) vs {len(idx)} generated, step {loaded.meta.step}"

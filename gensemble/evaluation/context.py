@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -20,6 +21,9 @@ class EvalContext:
     device: torch.device | str = "cpu"
     seed: int = 0
     figures: bool = True
+    #: the model being evaluated, for metrics that query it (e.g. its input transform);
+    #: None when only samples are given
+    model: Any = field(default=None, repr=False, compare=False)
     #: tensors already checked finite (id, version, shape), so a list of metrics run on
     #: the same sets checks them once
     checked: set = field(default_factory=set, repr=False, compare=False)

@@ -115,8 +115,11 @@ def roc_of(s: Sufficient, cases: np.ndarray) -> float:
 
 
 def scores_of(s: Sufficient, cases: np.ndarray, w: np.ndarray, label: str) -> dict[str, float]:
+    """CRPS keyed by the quantity (``rr_24h``: it does not depend on the threshold), the
+    probability scores by the threshold's label (``rr_24h_gt100``)."""
+    quantity = label.rsplit("_gt", 1)[0]
     return {
-        f"crps/{label}": crps_of(s, cases, w),
+        f"crps/{quantity}": crps_of(s, cases, w),
         f"brier/{label}": brier_of(s, cases, w),
         f"roc_area/{label}": roc_of(s, cases),
     }

@@ -177,8 +177,11 @@ def _score_threshold(
 ) -> None:  # noqa: ANN001
     stats = {n: rs.sufficient(e, obs_pts, t.value) for n, e in pts.items()}
     point, intervals = rs.bootstrap_scores(stats, blocks, t.label, cfg.bootstrap, rng)
+    seen = {(r["ensemble"], r["score"]) for r in res.table}
     for n, scores in point.items():
         for key, value in scores.items():
+            if (n, key) in seen:  # the CRPS of a quantity already scored at another threshold
+                continue
             lo, hi = intervals.get(f"{n}|{key}", (np.nan, np.nan))
             res.table.append({"ensemble": n, "score": key, "value": value, "lo": lo, "hi": hi})
             if n != "raw" and "raw" in point:

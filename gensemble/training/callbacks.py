@@ -122,6 +122,7 @@ class Evaluation(Callback):
         fake = fake_samples(tr, n) if fake is None else fake
         # the metrics run on the training device (batched torch kernels)
         ctx = EvalContext(tr.variables, tr.store.grid.spacing_m()[0], tr.device, 0, figures)
+        ctx.model = tr.state.model
         result, _ = run_metrics(self.metrics, real, fake, ctx)
         return result
 

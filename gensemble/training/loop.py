@@ -93,7 +93,9 @@ class Trainer:
                 f"training.batch_size={t.batch_size}"
             )
         metrics = build_metrics(exp.metrics)
-        self.state = build_state(exp, self.variables, self.shape, self.info, self.device, resume)
+        self.state = build_state(
+            exp, self.variables, self.shape, self.info, self.device, resume, self.store.static
+        )
         self.ckpt = Checkpointer(
             exp, self.store, self.normalizer, self.shape, self.info.world, t.keep_checkpoints
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from gensemble.api.capabilities import StaticConditioned
 from gensemble.api.model import BatchRandom, GenerativeModel
 from gensemble.core.config import Experiment
 from gensemble.core.errors import UserError
@@ -85,8 +86,10 @@ def build_state(
     info: DistInfo,
     device: torch.device,
     resume: str | None,
+    static: Any = None,
 ) -> TrainState:
-    """Model, optimisers and RNG, fresh, transferred or resumed."""
+    """Model, optimisers and RNG, fresh, transferred or resumed; ``static`` returns the
+    store's static fields, for a model that asks for them (:class:`StaticConditioned`)."""
     t = exp.training
     resumed = None
     if resume:
@@ -114,6 +117,16 @@ def build_state(
         if info.is_main:
             for line in transfer.summary_lines(report, exp.domain.name):
                 print(line, file=sys.stderr, flush=True)
+    if isinstance(model, StaticConditioned) and model.static_fields_used():
+        fields = static() if static is not None else {}
+        missing = [n for n in model.static_fields_used() if n not in fields]
+        if missing:
+            raise UserError(
+                f"{exp.architecture.name} is conditioned on static fields "
+                f"{', '.join(missing)}, which the store does not hold (it has: "
+                f"{', '.join(sorted(fields)) or 'none'})"
+            )
+        model.set_static_fields(fields)
     model.to(device)
     if t.compile and not model.compile_networks(t.compile_backend, training=True):
         print(

@@ -84,7 +84,11 @@ def test_event_verification_with_a_held_out_member(alex: dict) -> None:
         "--report", report,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "enriched - raw crps/rr_gt20" in proc.stdout and "significant" in proc.stdout
+    assert (
+        "enriched - raw crps/rr:" in proc.stdout
+        and "crps/rr_24h:" in proc.stdout
+        and "significant" in proc.stdout
+    )
     page = _Page()
     page.feed(report.read_text())
     assert page.tags[0] == "html" and "table" in page.tags
@@ -95,7 +99,7 @@ def test_event_verification_with_a_held_out_member(alex: dict) -> None:
     assert "gust10_gt25: the model does not make gust10" in text
     client = mlflow.MlflowClient(alex["uri"])
     metrics = client.get_run(alex["run"]).data.metrics
-    assert "event/alex/raw/crps/rr_gt20" in metrics
+    assert "event/alex/raw/crps/rr" in metrics and "event/alex/raw/brier/rr_gt20" in metrics
     assert any(a.path.startswith("events") for a in client.list_artifacts(alex["run"]))
 
 

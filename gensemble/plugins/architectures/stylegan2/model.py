@@ -13,11 +13,17 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from gensemble.api.capabilities import ChannelLayer, LatentAccess, NoiseMode, Transferable
 from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
 from gensemble.core.errors import UserError
+from gensemble.plugins.architectures.gan_losses import (
+    d_logistic,
+    ema_beta,
+    g_nonsaturating,
+    lazy_adam,
+    r1_penalty,
+)
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
 
@@ -67,16 +73,10 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     # -- interface -------------------------------------------------------------------------
     def optimizer_specs(self) -> dict[str, OptimizerSpec]:
         o = self.options
-        out = {}
-        for name, net, lr, k in (
-            ("G", self.G, o.lr_g, o.pl_interval),
-            ("D", self.D, o.lr_d, o.r1_interval),
-        ):
-            # lazy regularisation: lr and betas rescaled by k / (k + 1) (Karras et al. 2020)
-            ratio = k / (k + 1) if k > 0 else 1.0
-            betas = (o.betas[0] ** ratio, o.betas[1] ** ratio)
-            out[name] = OptimizerSpec(list(net.parameters()), lr * ratio, betas, 1e-8)
-        return out
+        return {
+            "G": lazy_adam(list(self.G.parameters()), o.lr_g, o.betas, o.pl_interval),
+            "D": lazy_adam(list(self.D.parameters()), o.lr_d, o.betas, o.r1_interval),
+        }
 
     def progress_keys(self) -> tuple[str, ...]:
         return ("loss_G", "loss_D")
@@ -187,7 +187,7 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         opt_g.zero_grad(set_to_none=True)
         with self._autocast(ctx, dev):
             fake, ws = self._fake(b, ctx)
-            loss_g = F.softplus(-self._d(fake, ctx)).mean()
+            loss_g = g_nonsaturating(self._d(fake, ctx))
         loss_g.backward()
         logs["loss_G"] = float(loss_g.detach())
         w_mean = ctx.reduce(ws[:, 0].detach().float().mean(0)) / ctx.rand.world
@@ -208,16 +208,13 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
                 fake, _ = self._fake(b, ctx)
             d_fake = self._d(fake, ctx)
             d_real = self._d(real, ctx)
-            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            loss_d = d_logistic(d_real, d_fake)
         loss_d.backward()
         logs["loss_D"] = float(loss_d.detach())
         logs["D_real"] = float(d_real.detach().float().mean())
         logs["D_fake"] = float(d_fake.detach().float().mean())
         if o.r1_interval > 0 and o.r1_gamma > 0 and ctx.step % o.r1_interval == 0:
-            real_ = real.detach().requires_grad_(True)
-            logits = self._d(real_, ctx, plain=True)
-            (grad,) = torch.autograd.grad(logits.sum(), real_, create_graph=True)
-            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+            r1 = r1_penalty(lambda x: self._d(x, ctx, plain=True), real)
             (r1 * (o.r1_gamma / 2) * o.r1_interval).backward()
             logs["reg_r1"] = float(r1.detach())
         ctx.sync(self.D)
@@ -256,10 +253,7 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
     def _update_ema(self, global_batch: int, step: int, w_mean: torch.Tensor) -> None:
         # the half-life ramps up with the images seen in this run (Karras et al. 2020a):
         # early on, and right after a transfer, G_ema follows G instead of its start
-        half_life = self.options.ema_kimg * 1000
-        if self.options.ema_rampup is not None:
-            half_life = min(half_life, (step + 1) * global_batch * self.options.ema_rampup)
-        beta = 0.5 ** (global_batch / max(half_life, 1e-8))
+        beta = ema_beta(self.options.ema_kimg, self.options.ema_rampup, global_batch, step)
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p.detach(), 1 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
