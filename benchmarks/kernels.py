@@ -98,9 +98,10 @@ def main() -> None:
             compiled = torch.compile(ref.filtered_lrelu_ref)
             times["compiled"] = timed(partial(compiled, x, fu, fd, b, **kw))
         for impl, t in times.items():
-            extra = f"{comp / 1e6:8.1f} MB" if impl == "reference" else ""
-            if impl == "triton":
-                extra = f"{fused / 1e6:8.1f} MB (1/{comp / fused:.1f} of the composite)"
+            extra = ""
+            if impl == "reference":
+                extra = (f"composite {comp / 1e6:.0f} MB, fused {fused / 1e6:.0f} MB "
+                         f"(1/{comp / fused:.1f})")  # fmt: skip
             print(f"{label:34s} {impl:9s} {t:8.4f} {times['reference'] / t:6.2f}x  {extra}")
     # upfirdn2d (the up-sampling stage alone) and bias_act on the largest layer
     spec = sched.layers[10]

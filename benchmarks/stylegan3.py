@@ -5,7 +5,8 @@ parameters) with each kernel path: ``reference`` (zero stuffing, the definition)
 ``fast`` (polyphase, the CPU default), plus ``triton`` on a GPU; the ratio is against the
 reference path measured in the same run.  Training: full steps (G and D, lazy R1) with the
 default path.  The anchor on this 2-core CPU is NVIDIA's implementation with its
-reference ops: 0.047 images/s (config T, 256x256x4, batch 4, 2 threads).
+reference ops: 0.047 images/s (config T, 256x256x4, batch 4, 2 threads).  The reference
+path runs at --ref-batch (1: its materialised intermediates need tens of GB at batch 4).
 
     python benchmarks/stylegan3.py [--batch 4] [--threads 2] [--repeats 3] [--device cpu]
 """
@@ -28,6 +29,7 @@ from gensemble.core.registry import get_registry  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--ref-batch", type=int, default=1, help="batch of the reference path")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", type=int, default=256)
@@ -48,7 +50,8 @@ def main() -> None:
         if impl == impls[0]:
             n_g = sum(p.numel() for p in model.G.parameters())
             print(f"G parameters: {n_g / 1e6:.1f} M")
-        z = torch.randn(args.batch, 512, device=dev)
+        batch = args.ref_batch if impl == "reference" else args.batch
+        z = torch.randn(batch, 512, device=dev)
 
         def gen(m=model, z=z) -> None:
             with torch.no_grad():
@@ -56,9 +59,9 @@ def main() -> None:
             sync()
 
         t = median_time(gen, args.repeats, 1)
-        rates[impl] = args.batch / t
+        rates[impl] = batch / t
         print(
-            f"generator [{impl:9s}] {rates[impl]:7.3f} images/s "
+            f"generator [{impl:9s}] batch {batch}: {rates[impl]:7.3f} images/s "
             f"({rates[impl] / rates['reference']:.2f}x reference, "
             f"{rates[impl] / 0.047:.2f}x NVIDIA reference ops on this CPU)"
         )

@@ -83,17 +83,31 @@ def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, r
     return out
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+def _num(v: float) -> str:
+    return "" if not np.isfinite(v) else f"{v:.4g}"
+
+
+def _pivot(rows: list[dict[str, Any]], value: str, significant: bool = False) -> str:
+    """Scores down, ensembles across; each cell ``value [lo, hi]`` (differences whose
+    interval excludes 0 are marked and coloured)."""
+    scores = list(dict.fromkeys(r["score"] for r in rows))
+    names = list(dict.fromkeys(r["ensemble"] for r in rows))
+    cell = {(r["score"], r["ensemble"]): r for r in rows}
+    head = "<th>score</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = []
-    for r in rows:
-        cells = []
-        for c in columns:
-            v = r.get(c, "")
-            if isinstance(v, float):
-                v = "" if not np.isfinite(v) else f"{v:.4g}"
-            cells.append(f"<td>{html.escape(str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    for sc in scores:
+        tds = [f"<td>{html.escape(sc)}</td>"]
+        for n in names:
+            r = cell.get((sc, n))
+            if r is None:
+                tds.append("<td></td>")
+                continue
+            text = _num(r[value])
+            if np.isfinite(r.get("lo", np.nan)):
+                text += f" [{_num(r['lo'])}, {_num(r['hi'])}]"
+            mark = significant and r.get("significant")
+            tds.append(f"<td class='sig'>{text} *</td>" if mark else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
@@ -117,9 +131,11 @@ def write_report(
         "<p>Sources: " + "; ".join(html.escape(s) for s in event.sources) + "</p>",
         "<p>" + html.escape(", ".join(f"{k}: {v}" for k, v in meta.items())) + "</p>",
         "<h2>Scores (95 % bootstrap intervals over cases and members)</h2>",
-        _table(res.table, ["ensemble", "score", "value", "lo", "hi"]),
+        _pivot(res.table, "value"),
         "<h2>Differences from the raw ensemble (paired over cases)</h2>",
-        _table(res.diffs, ["ensemble", "score", "diff", "lo", "hi", "significant"]),
+        "<p>* the 95 % interval of the difference excludes 0 (lower is better for CRPS and "
+        "Brier, higher for ROC area).</p>",
+        _pivot(res.diffs, "diff", significant=True),
     ]
     if res.notes:
         parts.append(

@@ -214,15 +214,17 @@ def _score_threshold(
                     {"ensemble": n, "score": f"fss{s}/{t.label}", "value": value,
                      "lo": np.nan, "hi": np.nan}
                 )  # fmt: skip
-            region = e[..., data.mask]
-            for score, value in (
-                (f"q99/{t.quantity}", float(np.quantile(region, 0.99))),
-                (f"objects/{t.label}", sc.objects(e * data.mask, t.value)),
-            ):
-                res.table.append(
-                    {"ensemble": n, "score": score, "value": value, "lo": np.nan, "hi": np.nan}
-                )
-        res.table.append(
-            {"ensemble": "truth", "score": f"objects/{t.label}",
-             "value": sc.objects(grid_obs * data.mask, t.value), "lo": np.nan, "hi": np.nan}
-        )  # fmt: skip
+            _grid_scores(res, n, e, data.mask, t, seen)
+        _grid_scores(res, "truth", grid_obs[:, None], data.mask, t, seen)
+
+
+def _grid_scores(res, name, e, mask, t, seen) -> None:  # noqa: ANN001
+    """Tail quantiles (once per quantity) and rain objects of one ensemble on the region."""
+    rows = [(f"objects/{t.label}", sc.objects(e * mask, t.value))]
+    if (name, f"q99/{t.quantity}") not in seen:
+        region = e[..., mask]
+        rows += [(f"q{q:g}/{t.quantity}", float(np.quantile(region, q / 100))) for q in (99, 99.9)]
+        seen.add((name, f"q99/{t.quantity}"))
+    for score, value in rows:
+        res.table.append({"ensemble": name, "score": score, "value": value, "lo": np.nan,
+                          "hi": np.nan})  # fmt: skip

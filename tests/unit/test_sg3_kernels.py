@@ -118,6 +118,11 @@ def test_the_triton_state_is_the_fast_paths_and_clamped_samples_get_no_gradient(
     assert state_t.dtype == torch.uint8 and torch.equal(state_t, state_f)
     codes = fast.unpack_state(state_t, fast.intermediate_hw((4, 5), fu, 2, (2, 2, 2, 2))[1])
     assert (codes == 2).any() and (codes == 0).any() and (codes == 1).any()
+    # without gradients the forward writes no state and gives the same output
+    for impl in ("triton", "fast"):
+        with torch.no_grad():
+            plain = filtered_lrelu(x, fu, fd, b, 2, 2, (2, 2, 2, 2), clamp=0.5, impl=impl)
+        torch.testing.assert_close(plain, out_t)
     # every intermediate sample clamped: no gradient reaches x
     xc = (torch.ones(1, 2, 4, 5, dtype=torch.float64) * 50).requires_grad_(True)
     for impl in ("triton", "fast"):

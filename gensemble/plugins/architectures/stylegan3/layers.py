@@ -156,6 +156,7 @@ class AliasFreeLayer(nn.Module):
             styles = styles / math.sqrt(fan_in)
             weight = self.weight
         # the input gain (1 / RMS of the input over training) acts after demodulation
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions (CPU, GPU)
         x = x * (styles * self.magnitude_ema.rsqrt())[:, :, None, None].to(x.dtype)
         x = F.conv2d(x, weight.to(x.dtype), padding=spec.kernel // 2)
         if not spec.torgb:  # demodulation: unit output variance for unit input variance

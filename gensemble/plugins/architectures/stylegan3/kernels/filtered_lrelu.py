@@ -31,7 +31,7 @@ def _geometry(x_hw, fu, fd, up, down, padding) -> dict:  # noqa: ANN001
                 TDW=tdw, UY=uy, UX=ux, DY=dy, DX=dx, PY0=padding[2], PX0=padding[0])  # fmt: skip
 
 
-def _triton_fwd(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip):  # noqa: ANN001, ANN202
+def _triton_fwd(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip, write_state=True):  # noqa: ANN001, ANN202
     from gensemble.plugins.architectures.stylegan3.kernels import triton_kernels as tk
 
     x = (x + b.reshape(1, -1, 1, 1).to(x.dtype)).contiguous()
@@ -40,12 +40,13 @@ def _triton_fwd(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip):  # n
     ku = _kernel(fu, flip, geo["UX"] * geo["UY"], x)
     kd = _kernel(fd, flip, 1.0, x)
     y = x.new_empty(n, c, geo["OH"], geo["OW"])
-    state = torch.empty(n, c, geo["ZH"], geo["ZWB"], dtype=torch.uint8, device=x.device)
-    work = max(geo["OH"] * geo["OW"], geo["ZH"] * geo["ZWB"])
+    state_hw = (geo["ZH"], geo["ZWB"]) if write_state else (0, 0)
+    state = torch.empty(n, c, *state_hw, dtype=torch.uint8, device=x.device)
+    work = max(geo["OH"] * geo["OW"], state_hw[0] * state_hw[1])
     par = torch.tensor([slope, gain, max(clamp, 0.0)], dtype=ku.dtype, device=x.device)
     tk.filtered_lrelu_fwd_kernel[(triton_cdiv(work, BLOCK), n * c)](
         x, ku, kd, y, state, par, h, w, *geo.values(),
-        HAS_CLAMP=clamp >= 0, BLOCK=BLOCK, ACC=_acc(x),
+        HAS_CLAMP=clamp >= 0, WRITE_STATE=write_state, BLOCK=BLOCK, ACC=_acc(x),
     )  # fmt: skip
     return y, state
 
@@ -87,6 +88,26 @@ def _(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip, impl):  # noqa:
     n, c = x.shape[:2]
     state = x.new_empty(n, c, geo["ZH"], geo["ZWB"], dtype=torch.uint8)
     return x.new_empty(n, c, geo["OH"], geo["OW"]), state
+
+
+@torch.library.custom_op("gensemble_sg3::filtered_lrelu_infer", mutates_args=())
+def filtered_lrelu_infer_op(
+    x: torch.Tensor, fu: torch.Tensor, fd: torch.Tensor, b: torch.Tensor,
+    up: list[int], down: list[int], padding: list[int],
+    gain: float, slope: float, clamp: float, flip: bool, impl: str,
+) -> torch.Tensor:  # fmt: skip
+    """The forward alone, no state (generation, inversion targets without gradients)."""
+    args = (x, fu, fd, b, tuple(up), tuple(down), tuple(padding), gain, slope, clamp, flip)
+    if impl == "triton":
+        return _triton_fwd(*args, write_state=False)[0]
+    c = clamp if clamp >= 0 else None
+    return fast.filtered_lrelu_fwd(*args[:-2], c, flip, state=False)[0].contiguous()
+
+
+@filtered_lrelu_infer_op.register_fake
+def _(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip, impl):  # noqa: ANN001, ANN202
+    geo = _geometry(x.shape[-2:], fu, fd, up, down, padding)
+    return x.new_empty(*x.shape[:2], geo["OH"], geo["OW"])
 
 
 @torch.library.custom_op("gensemble_sg3::filtered_lrelu_backward", mutates_args=())
@@ -144,9 +165,11 @@ def filtered_lrelu(
     if impl == "reference":
         return ref.filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip)
     fu, fd = fu.to(x.device), fd.to(x.device)
-    out, _ = filtered_lrelu_op(
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or b.requires_grad)
+    op = filtered_lrelu_op if needs_grad else filtered_lrelu_infer_op
+    out = op(
         x, fu, fd, b.to(x.dtype), list(ref.pair(up)), list(ref.pair(down)),
         [int(p) for p in padding], float(gain), float(slope),
         -1.0 if clamp is None else float(clamp), bool(flip), impl,
     )  # fmt: skip
-    return out
+    return out[0] if needs_grad else out

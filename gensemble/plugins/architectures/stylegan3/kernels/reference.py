@@ -51,14 +51,18 @@ def upfirdn2d_ref(
     """The definition, step by step (zero stuffing at the full rate)."""
     (ux, uy), (dx, dy) = pair(up), pair(down)
     n, c, h, w = x.shape
-    k = kernel2d(f).to(x.dtype)
+    f = f.to(x.dtype)
     if not flip:  # true convolution = correlation with the flipped kernel
-        k = k.flip(0, 1)
+        f = f.flip(list(range(f.ndim)))
     z = x.new_zeros(n, c, h * uy, w * ux)
     z[:, :, ::uy, ::ux] = x
-    z = F.pad(z, list(padding))
-    z = F.conv2d(z.reshape(n * c, 1, *z.shape[-2:]), (k * gain)[None, None])
-    return z[:, :, ::dy, ::dx].reshape(n, c, *z[:, :, ::dy, ::dx].shape[-2:])
+    z = F.pad(z, list(padding)).reshape(n * c, 1, h * uy + sum(padding[2:]), -1)
+    if f.ndim == 1:  # the outer-product kernel, applied as its two 1-D factors
+        z = F.conv2d(F.conv2d(z, (f * gain)[None, None, None, :]), f[None, None, :, None])
+    else:
+        z = F.conv2d(z, (f * gain)[None, None])
+    z = z[:, :, ::dy, ::dx]
+    return z.reshape(n, c, *z.shape[-2:])
 
 
 def lrelu_clamp(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:

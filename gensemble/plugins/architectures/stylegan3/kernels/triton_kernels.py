@@ -105,7 +105,8 @@ def _activate(z, slope, gain, clamp, HAS_CLAMP: tl.constexpr):
 def filtered_lrelu_fwd_kernel(
     x_ptr, ku_ptr, kd_ptr, y_ptr, s_ptr, par_ptr,
     H, W, ZH, ZW, ZWB, OH, OW, TUH, TUW, TDH, TDW, UY, UX, DY, DX, PY0, PX0,
-    HAS_CLAMP: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr,
+    HAS_CLAMP: tl.constexpr, WRITE_STATE: tl.constexpr, BLOCK: tl.constexpr,
+    ACC: tl.constexpr,
 ):  # fmt: skip
     # slope, gain, clamp in the accumulator's precision (Python floats arrive as fp32)
     slope = tl.load(par_ptr).to(ACC)
@@ -127,18 +128,18 @@ def filtered_lrelu_fwd_kernel(
             a, _ = _activate(z, slope, gain, clamp, HAS_CLAMP)
             acc += tl.load(kd_ptr + ty * TDW + tx).to(ACC) * a
     tl.store(y_ptr + plane * OH * OW + offs, acc.to(y_ptr.dtype.element_ty), mask=valid)
-    # the state of the intermediate samples: four 2-bit codes per byte along x
-    bvalid = offs < ZH * ZWB
-    zy = offs // ZWB
-    bx = offs % ZWB
-    byte = tl.zeros([BLOCK], dtype=tl.int32)
-    for q in tl.static_range(4):
-        zx = bx * 4 + q
-        ok = bvalid & (zx < ZW)
-        z = _upfir_at(x_plane, ku_ptr, zy, zx, ok, H, W, TUH, TUW, UY, UX, PY0, PX0, ACC)
-        _, code = _activate(z, slope, gain, clamp, HAS_CLAMP)
-        byte = byte | (tl.where(ok, code, 0) << (2 * q))
-    tl.store(s_ptr + plane * ZH * ZWB + offs, byte.to(tl.uint8), mask=bvalid)
+    if WRITE_STATE:  # the intermediate samples' state: four 2-bit codes per byte along x
+        bvalid = offs < ZH * ZWB
+        zy = offs // ZWB
+        bx = offs % ZWB
+        byte = tl.zeros([BLOCK], dtype=tl.int32)
+        for q in tl.static_range(4):
+            zx = bx * 4 + q
+            ok = bvalid & (zx < ZW)
+            z = _upfir_at(x_plane, ku_ptr, zy, zx, ok, H, W, TUH, TUW, UY, UX, PY0, PX0, ACC)
+            _, code = _activate(z, slope, gain, clamp, HAS_CLAMP)
+            byte = byte | (tl.where(ok, code, 0) << (2 * q))
+        tl.store(s_ptr + plane * ZH * ZWB + offs, byte.to(tl.uint8), mask=bvalid)
 
 
 @triton.jit
