@@ -1,5 +1,5 @@
 """What the GAN architectures share: the non-saturating logistic losses, the R1 penalty,
-Adam settings under lazy regularisation and the EMA generator's decay (Karras et al. 2019,
+Adam settings under lazy regularisation and the EMA generator's update (Karras et al. 2019,
 2020), so stylegan2 and stylegan3 train with one definition of each."""
 
 from __future__ import annotations
@@ -43,3 +43,18 @@ def ema_beta(ema_kimg: float, rampup: float | None, global_batch: int, step: int
     if rampup is not None:
         half_life = min(half_life, (step + 1) * global_batch * rampup)
     return 0.5 ** (global_batch / max(half_life, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(
+    g_ema: torch.nn.Module, g: torch.nn.Module, beta: float, w_mean: torch.Tensor
+) -> None:
+    """G_ema's parameters move toward G's by 1 - beta, its buffers are copied (magnitude
+    EMAs too), and the truncation centre ``mapping.w_avg`` follows the mean w of the batch
+    (StyleGAN's decay 0.995)."""
+    for p_ema, p in zip(g_ema.parameters(), g.parameters(), strict=True):
+        p_ema.lerp_(p.detach(), 1 - beta)
+    for b_ema, b in zip(g_ema.buffers(), g.buffers(), strict=True):
+        b_ema.copy_(b)
+    g.mapping.w_avg.lerp_(w_mean.to(g.mapping.w_avg), 0.005)
+    g_ema.mapping.w_avg.copy_(g.mapping.w_avg)

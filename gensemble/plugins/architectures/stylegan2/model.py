@@ -23,6 +23,7 @@ from gensemble.plugins.architectures.gan_losses import (
     g_nonsaturating,
     lazy_adam,
     r1_penalty,
+    update_ema,
 )
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
@@ -254,13 +255,7 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         # the half-life ramps up with the images seen in this run (Karras et al. 2020a):
         # early on, and right after a transfer, G_ema follows G instead of its start
         beta = ema_beta(self.options.ema_kimg, self.options.ema_rampup, global_batch, step)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.lerp_(p.detach(), 1 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
-        # running average of w for truncation (StyleGAN's w_avg, decay 0.995)
-        self.G.mapping.w_avg.lerp_(w_mean.to(self.G.mapping.w_avg), 0.005)
-        self.G_ema.mapping.w_avg.copy_(self.G.mapping.w_avg)
+        update_ema(self.G_ema, self.G, beta, w_mean)
 
     @torch.no_grad()
     def sample(

@@ -137,7 +137,7 @@ class AliasFreeLayer(nn.Module):
         x: torch.Tensor,
         w: torch.Tensor,
         static: torch.Tensor | None = None,
-        update_ema: bool = False,
+        track_magnitudes: bool = False,
     ) -> torch.Tensor:
         spec = self.spec
         if static is not None and self.static is not None:
@@ -146,7 +146,7 @@ class AliasFreeLayer(nn.Module):
                 static, grid, mode="bilinear", padding_mode="border", align_corners=False
             )
             x = x + self.static(at.to(x.dtype))
-        if update_ema:
+        if track_magnitudes:
             with torch.no_grad():
                 self.magnitude_ema.lerp_(x.detach().float().square().mean(), 1 - 0.999)
         styles = self.affine(w)  # (n, in)

@@ -25,6 +25,7 @@ from gensemble.plugins.architectures.gan_losses import (
     g_nonsaturating,
     lazy_adam,
     r1_penalty,
+    update_ema,
 )
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator
 from gensemble.plugins.architectures.stylegan3.layers import static_stack
@@ -77,7 +78,7 @@ class StyleGAN3Model(
         self.enable_grad(self.G, True)
         optimizers["G"].zero_grad(set_to_none=True)
         ws = self._ws(b, ctx)
-        fake = self.G.synthesis(ws, update_ema=True)
+        fake = self.G.synthesis(ws, track_magnitudes=True)
         loss_g = g_nonsaturating(self.D(fake))
         loss_g.backward()
         logs["loss_G"] = float(loss_g.detach())
@@ -109,12 +110,7 @@ class StyleGAN3Model(
     @torch.no_grad()
     def _update_ema(self, global_batch: int, step: int, w_mean: torch.Tensor) -> None:
         beta = ema_beta(self.options.ema_kimg, self.options.ema_rampup, global_batch, step)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.lerp_(p.detach(), 1 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            b_ema.copy_(b)
-        self.G.mapping.w_avg.lerp_(w_mean.to(self.G.mapping.w_avg), 0.005)
-        self.G_ema.mapping.w_avg.copy_(self.G.mapping.w_avg)
+        update_ema(self.G_ema, self.G, beta, w_mean)
 
     @torch.no_grad()
     def sample(

@@ -54,11 +54,11 @@ class Generator3(nn.Module):
             w = self.mapping.w_avg.to(w) + truncation * (w - self.mapping.w_avg.to(w))
         return w.unsqueeze(1).expand(-1, self.num_ws, -1)
 
-    def synthesis(self, ws: torch.Tensor, update_ema: bool = False) -> torch.Tensor:
+    def synthesis(self, ws: torch.Tensor, track_magnitudes: bool = False) -> torch.Tensor:
         x = self.input(ws[:, 0])
         static = self.static.expand(ws.shape[0], -1, -1, -1) if self.static.shape[1] else None
         for i, layer in enumerate(self.layers):
-            x = layer(x, ws[:, i + 1], static, update_ema=update_ema)
+            x = layer(x, ws[:, i + 1], static, track_magnitudes=track_magnitudes)
         return x * self.output_scale
 
     def set_shift(self, dx_px: float = 0.0, dy_px: float = 0.0) -> None:
