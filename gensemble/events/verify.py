@@ -193,7 +193,10 @@ def _score_threshold(
                         "diff": value - point["raw"][key],
                         "lo": dlo,
                         "hi": dhi,
-                        "significant": bool(np.isfinite(dlo) and (dlo > 0 or dhi < 0)),
+                        # a zero-width interval (one block, no member effect) says nothing
+                        "significant": bool(
+                            np.isfinite(dlo) and dhi > dlo and (dlo > 0 or dhi < 0)
+                        ),
                     }
                 )
     res.ranks[t.label] = {
