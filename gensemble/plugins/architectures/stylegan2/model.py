@@ -19,17 +19,16 @@ from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
 from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.gan_losses import (
     d_logistic,
-    ema_beta,
     g_nonsaturating,
     lazy_adam,
     r1_penalty,
-    update_ema,
 )
+from gensemble.plugins.architectures.style_shared import StyleGANShared
 from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
 
 
-class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
+class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess):
     architecture = "stylegan2"
 
     def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
@@ -117,15 +116,6 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         for i in range(len(self.D.blocks)):
             groups[f"d_block{i + 1}"] = [f"D.blocks.{i}."]
         return groups
-
-    def transfer_key(self, name: str) -> str:
-        # D.blocks are numbered from the finest level; key them by the level they read
-        # (generator blocks are already numbered from the coarsest level)
-        prefix = "D.blocks."
-        if name.startswith(prefix):
-            index, rest = name[len(prefix) :].split(".", 1)
-            return f"D.level{self.D.levels - int(index)}.{rest}"
-        return name
 
     # -- sampling ---------------------------------------------------------------------------
     def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
@@ -251,13 +241,6 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         return (lengths - self.pl_mean).square().mean()
 
     @torch.no_grad()
-    def _update_ema(self, global_batch: int, step: int, w_mean: torch.Tensor) -> None:
-        # the half-life ramps up with the images seen in this run (Karras et al. 2020a):
-        # early on, and right after a transfer, G_ema follows G instead of its start
-        beta = ema_beta(self.options.ema_kimg, self.options.ema_rampup, global_batch, step)
-        update_ema(self.G_ema, self.G, beta, w_mean)
-
-    @torch.no_grad()
     def sample(
         self,
         n: int,
@@ -272,14 +255,6 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
         return g.synthesis(ws, noise).float()
 
     # -- latent access (inversion, enrichment) ---------------------------------------------
-    @property
-    def z_dim(self) -> int:  # type: ignore[override]
-        return self.G.z_dim
-
-    @property
-    def w_dim(self) -> int:  # type: ignore[override]
-        return self.G.w_dim
-
     def num_styles(self) -> int:
         return self.G.num_ws
 
@@ -291,17 +266,6 @@ class StyleGAN2Model(GenerativeModel, Transferable, LatentAccess):
             hw = (g.h0 * 2**i, g.w0 * 2**i)
             levels += [hw] if block.first else [hw, hw]
         return levels + [levels[-1]]
-
-    def map_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        return self.G_ema.ws_from_z(z, truncation)
-
-    def w_center(self) -> torch.Tensor:
-        return self.G_ema.mapping.w_avg.detach().clone()  # what map_z truncates towards
-
-    @torch.no_grad()
-    def set_w_center(self, w: torch.Tensor) -> None:
-        for g in (self.G, self.G_ema):
-            g.mapping.w_avg.copy_(w.to(g.mapping.w_avg))
 
     def noise_shapes(self) -> list[tuple[int, int]]:
         return self.G_ema.noise_shapes()

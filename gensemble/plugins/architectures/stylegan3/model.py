@@ -21,19 +21,18 @@ from gensemble.api.capabilities import (
 from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
 from gensemble.plugins.architectures.gan_losses import (
     d_logistic,
-    ema_beta,
     g_nonsaturating,
     lazy_adam,
     r1_penalty,
-    update_ema,
 )
+from gensemble.plugins.architectures.style_shared import StyleGANShared
 from gensemble.plugins.architectures.stylegan2.networks import Discriminator
 from gensemble.plugins.architectures.stylegan3.layers import static_stack
 from gensemble.plugins.architectures.stylegan3.networks import Generator3
 
 
 class StyleGAN3Model(
-    GenerativeModel, Transferable, LatentAccess, InputTransform, StaticConditioned
+    StyleGANShared, GenerativeModel, Transferable, LatentAccess, InputTransform, StaticConditioned
 ):
     architecture = "stylegan3"
 
@@ -108,11 +107,6 @@ class StyleGAN3Model(
         return logs
 
     @torch.no_grad()
-    def _update_ema(self, global_batch: int, step: int, w_mean: torch.Tensor) -> None:
-        beta = ema_beta(self.options.ema_kimg, self.options.ema_rampup, global_batch, step)
-        update_ema(self.G_ema, self.G, beta, w_mean)
-
-    @torch.no_grad()
     def sample(
         self,
         n: int,
@@ -156,22 +150,7 @@ class StyleGAN3Model(
             groups[f"d_block{i + 1}"] = [f"D.blocks.{i}."]
         return groups
 
-    def transfer_key(self, name: str) -> str:
-        prefix = "D.blocks."
-        if name.startswith(prefix):
-            index, rest = name[len(prefix) :].split(".", 1)
-            return f"D.level{self.D.levels - int(index)}.{rest}"
-        return name
-
     # -- latent access ------------------------------------------------------------------------
-    @property
-    def z_dim(self) -> int:  # type: ignore[override]
-        return self.G.z_dim
-
-    @property
-    def w_dim(self) -> int:  # type: ignore[override]
-        return self.G.w_dim
-
     def num_styles(self) -> int:
         return self.G.num_ws
 
@@ -179,17 +158,6 @@ class StyleGAN3Model(
         return [tuple(self.G.schedule.input_size)] + [
             tuple(spec.in_size) for spec in self.G.schedule.layers
         ]
-
-    def map_z(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        return self.G_ema.ws_from_z(z, truncation)
-
-    def w_center(self) -> torch.Tensor:
-        return self.G_ema.mapping.w_avg.detach().clone()
-
-    @torch.no_grad()
-    def set_w_center(self, w: torch.Tensor) -> None:
-        for g in (self.G, self.G_ema):
-            g.mapping.w_avg.copy_(w.to(g.mapping.w_avg))
 
     def noise_shapes(self) -> list[tuple[int, int]]:
         return []  # no noise inputs
