@@ -109,6 +109,23 @@ def run_cli(
     )
 
 
+def synth_store(
+    folder: Path, name: str, domain: str, opts: list[str], n: int, members: int = 4
+) -> tuple[Path, Path]:
+    """A synthetic ensemble on ``domain`` (``--opt`` values ``opts``) and its prepared
+    store: (raw netCDF, zarr store)."""
+    o = [a for x in opts for a in ("--opt", x)]
+    raw, store = folder / f"{name}.nc", folder / f"{name}.zarr"
+    for args in (
+        ("data", "synth", "--domain", domain, "-n", str(n), "--members", str(members),
+         "--out", raw, *o),
+        ("data", "prepare", raw, "--domain", domain, "--out", store, *o),
+    ):  # fmt: skip
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+    return raw, store
+
+
 def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
     """Exit 2, one line on stderr, no traceback, every needle mentioned."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)

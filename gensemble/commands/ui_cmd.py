@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gensemble.core.tracking import start_ui
+from gensemble.core.ui_server import start_ui
 
 
 def ui(

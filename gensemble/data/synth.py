@@ -163,9 +163,10 @@ def synth_ensemble(
     (an :class:`gensemble.api.events.Event`), one forecast over its window with the
     extreme injected (:mod:`gensemble.data.synth_event`)."""
     if event is not None:
-        from gensemble.data.synth_event import event_times
+        from gensemble.data.synth_event import event_times, inject_event
 
-        n_dates = len(event_times(event)[0])
+        event_valid, event_start = event_times(event)
+        n_dates = len(event_valid)
     grid = domain.grid()
     fm = FieldMaker(grid)
     rng = np.random.default_rng(seed)
@@ -212,9 +213,6 @@ def synth_ensemble(
             bar.advance(task)
     valid = ref + lead * np.timedelta64(1, "h")
     if event is not None:
-        from gensemble.data.synth_event import event_times, inject_event
-
-        valid, start = event_times(event)
-        ref = np.full(len(valid), start)
+        valid, ref = event_valid, np.full(len(event_valid), event_start)
         inject_event(out, grid, event, seed)
     return to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)

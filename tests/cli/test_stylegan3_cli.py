@@ -12,7 +12,7 @@ import xarray as xr
 import yaml
 
 from gensemble.inference.checkpoint_io import read_metadata
-from tests.conftest import assert_user_error, run_cli
+from tests.conftest import assert_user_error, run_cli, synth_store
 
 ARCH = {
     "name": "stylegan3",
@@ -30,16 +30,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("se", "se_france", ["ny=32", "nx=32"]),
         ("no", "nordic", ["ny=24", "nx=32", "variables=[u10,v10,t2m]"]),
     ):
-        o = [a for x in opts for a in ("--opt", x)]
-        raw, store = d / f"{name}.nc", d / f"{name}.zarr"
-        for args in (
-            ("data", "synth", "--domain", domain, "-n", "24", "--members", "4", "--out", raw, *o),
-            ("data", "prepare", raw, "--domain", domain, "--out", store, *o),
-        ):
-            proc = run_cli(*args)
-            assert proc.returncode == 0, proc.stderr
-        out[name] = store
-        out[f"{name}_raw"] = raw
+        out[f"{name}_raw"], out[name] = synth_store(d, name, domain, opts, 24)
     return out
 
 

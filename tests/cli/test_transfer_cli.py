@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from gensemble.data.store import Store
 from gensemble.inference.checkpoint_io import load_checkpoint, read_metadata, save_checkpoint
-from tests.conftest import TINY_ARCH, assert_user_error, run_cli
+from tests.conftest import TINY_ARCH, assert_user_error, run_cli, synth_store
 
 # -- from the command line ----------------------------------------------------------------------
 ARCH = {"name": "stylegan2", "options": TINY_ARCH}
@@ -30,15 +30,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("se", "se_france", ["ny=32", "nx=32"]),
         ("no", "nordic", ["ny=24", "nx=40", "variables=[u10,v10,t2m]"]),
     ):
-        o = [a for x in opts for a in ("--opt", x)]
-        raw, store = d / f"{name}.nc", d / f"{name}.zarr"
-        for args in (
-            ("data", "synth", "--domain", domain, "-n", "48", "--members", "4", "--out", raw, *o),
-            ("data", "prepare", raw, "--domain", domain, "--out", store, *o),
-        ):
-            proc = run_cli(*args)
-            assert proc.returncode == 0, proc.stderr
-        out[name] = store
+        out[name] = synth_store(d, name, domain, opts, 48)[1]
     return out
 
 
