@@ -187,10 +187,16 @@ def test_opcheck_and_compiled_layer_without_graph_break() -> None:
     torch.testing.assert_close(compiled(xin, ws), layer(xin, ws))
 
 
-def test_selection_is_automatic_and_overridable() -> None:
+def test_selection_is_automatic_and_overridable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gensemble.core.errors import UserError
+
     assert resolve_impl("auto", torch.device("cpu")) == "fast"
     with pytest.raises(ValueError, match="choose one of"):
         resolve_impl("cuda", torch.device("cpu"))
+    if triton_available():  # Triton asked for on the CPU, outside the interpreter
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        with pytest.raises(UserError, match="use kernels: auto or fast"):
+            resolve_impl("triton", torch.device("cpu"))
 
 
 @pytest.mark.skipif(not CUDA or not triton_available(), reason="needs a GPU and triton")

@@ -14,6 +14,7 @@ import os
 
 import torch
 
+from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.stylegan3.kernels import fast
 from gensemble.plugins.architectures.stylegan3.kernels import reference as ref
 
@@ -37,9 +38,14 @@ def resolve_impl(impl: str, device: torch.device) -> str:
         return "triton" if device.type == "cuda" and triton_available() else "fast"
     if impl == "triton":
         if not triton_available():
-            raise RuntimeError("kernels: impl 'triton' needs the triton package")
+            raise UserError(
+                "stylegan3 kernels: 'triton' needs the triton package (pip install triton)"
+            )
         if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            raise RuntimeError("kernels: impl 'triton' on the CPU needs TRITON_INTERPRET=1")
+            raise UserError(
+                "stylegan3 kernels: 'triton' runs on CUDA tensors (on the CPU only under "
+                "TRITON_INTERPRET=1); use kernels: auto or fast"
+            )
     return impl
 
 
