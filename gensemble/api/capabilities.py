@@ -6,6 +6,8 @@
 * :class:`LatentAccess`: the generator's latent spaces are reachable, which GAN
   inversion and ensemble enrichment need (map z to W+, the mean w, one style row per
   layer with its resolution, synthesis from W+ with given noise).
+* :class:`Truncatable`: sampling can be pulled towards the centre of the latent space
+  (the truncation trick of style-based GANs).
 * :class:`InputTransform`: the generator's input can be translated (equivariance metric).
 * :class:`StaticConditioned`: the model takes the domain's static fields.
 
@@ -15,6 +17,7 @@ model without it is refused in one line naming the architecture and the purpose.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from typing import Literal, TypeVar
 import torch
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -131,6 +136,22 @@ class LatentAccess(ABC):
         raise NotImplementedError(f"{type(self).__name__} keeps no truncation centre")
 
 
+class Truncatable(ABC):
+    """A generator whose samples can be truncated: latents pulled towards their centre by
+    a factor psi (1: plain sampling), trading diversity for typicality."""
+
+    @abstractmethod
+    def sample_truncated(
+        self,
+        n: int,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        truncation: float = 1.0,
+    ) -> torch.Tensor:
+        """n normalised fields (n, C, H, W) drawn with truncation psi; psi = 1 draws what
+        ``sample`` draws."""
+
+
 class InputTransform(ABC):
     """A generator whose input can be translated, so that translating the input can be
     compared with translating the output (the equivariance metric EQ-T)."""
@@ -157,6 +178,7 @@ class StaticConditioned(ABC):
 _NAMES: dict[type, str] = {
     Transferable: "transfer",
     LatentAccess: "latent access",
+    Truncatable: "truncation",
     InputTransform: "input transform",
     StaticConditioned: "static conditioning",
 }

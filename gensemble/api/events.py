@@ -9,10 +9,13 @@ and where the facts come from.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,13 @@
 An architecture plugin's ``build`` returns a :class:`GenerativeModel`.  The loop, the
 checkpoints and generation only use what is declared here: a training step, optimisers
 as a mapping built from :class:`OptimizerSpec`, and ``sample``.  Everything else an
-architecture can do (latent access for inversion, transfer between domains) is an
-optional capability in :mod:`gensemble.api.capabilities` that code asks for.
+architecture can do (latent access for inversion, transfer between domains, truncated
+sampling) is an optional capability in :mod:`gensemble.api.capabilities` that code asks
+for.  Nothing here is specific to GANs: the GAN architectures share their training step
+in their own package, and a diffusion model implements ``train_step`` its own way.
+
+A step returns its statistics as tensors left on the device (:data:`StepStats`): the loop
+sums them there and reads them once per log interval, so a step never waits for the GPU.
 
 Freezing is honoured by construction: :meth:`GenerativeModel.make_optimizers` never hands
 a frozen parameter to an optimiser, and :meth:`GenerativeModel.enable_grad` never turns
@@ -13,6 +18,7 @@ its gradient on, whatever an architecture's step does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +26,8 @@ from typing import Any
 import torch
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 class BatchRandom:
@@ -55,6 +63,10 @@ class BatchRandom:
         self.generator.set_state(state)
 
 
+#: what a training step returns: named scalar statistics, left where they were computed
+StepStats = dict[str, torch.Tensor]
+
+
 @dataclass
 class StepContext:
     """What the loop hands to :meth:`GenerativeModel.train_step`."""
@@ -66,12 +78,21 @@ class StepContext:
     sync: Callable[[torch.nn.Module], None]
     #: sums a tensor over ranks (identity on one process)
     reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
-    amp: bool = False
+    #: the reduced precision of the forward passes (autocast), None for full precision
+    amp_dtype: torch.dtype | None = None
+    #: clip each optimiser's gradients to this global L2 norm before its step (None: never)
+    grad_clip: float | None = None
+
+    def autocast(self, device: torch.device) -> Any:
+        """The autocast context of this step on ``device`` (a no-op without AMP)."""
+        enabled = self.amp_dtype is not None
+        return torch.autocast(device.type, dtype=self.amp_dtype or torch.float32, enabled=enabled)
 
 
 @dataclass
 class OptimizerSpec:
-    """One Adam optimiser an architecture asks for: its parameters and hyper-parameters."""
+    """One optimiser an architecture asks for: its parameters and hyper-parameters (the
+    optimiser's kind - Adam by default - comes from the experiment's configuration)."""
 
     params: list[torch.nn.Parameter]
     lr: float
@@ -91,16 +112,13 @@ class GenerativeModel(torch.nn.Module):
 
     def train_step(
         self, real: torch.Tensor, ctx: StepContext, optimizers: dict[str, torch.optim.Optimizer]
-    ) -> dict[str, float]:
-        """One optimisation step on a batch of normalised fields; returns values to log."""
+    ) -> StepStats:
+        """One optimisation step on a batch of normalised fields; returns the statistics
+        to log as 0-d tensors (detached, on the device: the loop reads them in bulk)."""
         raise NotImplementedError
 
     def sample(
-        self,
-        n: int,
-        generator: torch.Generator,
-        device: torch.device | str = "cpu",
-        truncation: float = 1.0,
+        self, n: int, generator: torch.Generator, device: torch.device | str = "cpu"
     ) -> torch.Tensor:
         """n normalised fields (n, C, H, W) from the model used for inference."""
         raise NotImplementedError
@@ -149,12 +167,20 @@ class GenerativeModel(torch.nn.Module):
         """The parameters of ``module`` that are not frozen."""
         return [p for p in module.parameters() if not self.is_frozen(p)]
 
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Adam optimisers from :meth:`optimizer_specs`, frozen parameters left out."""
+    def make_optimizers(
+        self, kind: str = "adam", weight_decay: float = 0.0
+    ) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers of ``kind`` (``adam`` or ``adamw``) from :meth:`optimizer_specs`,
+        frozen parameters left out."""
+        classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+        if kind not in classes:
+            raise UserError(f"unknown optimizer {kind!r}; known: {', '.join(classes)}")
         out = {}
         for name, spec in self.optimizer_specs().items():
             params = [p for p in spec.params if not self.is_frozen(p)]
             if not params:
                 raise UserError(f"optimizer {name!r}: every one of its parameters is frozen")
-            out[name] = torch.optim.Adam(params, lr=spec.lr, betas=spec.betas, eps=spec.eps)
+            out[name] = classes[kind](
+                params, lr=spec.lr, betas=spec.betas, eps=spec.eps, weight_decay=weight_decay
+            )
         return out

@@ -8,11 +8,14 @@ that is validated as part of the experiment config (unknown keys are errors).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+LOG = logging.getLogger(__name__)
 
 
 class PluginOptions(BaseModel):

@@ -8,9 +8,12 @@ transfer's mapping by name) follows the definition.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+LOG = logging.getLogger(__name__)
 
 #: value transforms applied before normalisation
 TRANSFORMS = ("none", "log1p", "logit")

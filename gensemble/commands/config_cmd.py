@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import typer
 
 from gensemble.core.config import dump_experiment, experiment_schema, load_experiment
+
+LOG = logging.getLogger(__name__)
 
 config_app = typer.Typer(help="Inspect experiment configs.", no_args_is_help=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
+
+LOG = logging.getLogger(__name__)
 
 data_app = typer.Typer(help="Prepare and inspect training data.", no_args_is_help=True)
 OPT_HELP = "domain option KEY=VALUE (repeatable), e.g. --opt ny=128"

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from gensemble.commands._flags import flag_names
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 URI_HELP = "tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 TAG_CALIBRATION = "gensemble.calibration"
 
 
 @contextmanager
-def _user_errors():  # noqa: ANN202
-    """Configuration mistakes found inside the enrichment become one-line errors."""
+def _user_errors(date_flag: str):  # noqa: ANN202
+    """Settings built from the flags that their models refuse (pydantic) become one-line
+    errors, and library errors about one argument name its flag; any other exception is
+    a bug and keeps its traceback."""
     from pydantic import ValidationError
 
     try:
-        yield
+        with flag_names(date=date_flag):
+            yield
     except ValidationError as exc:
         first = exc.errors()[0]
         raise UserError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _floats(text: str | None) -> float | list[float] | None:
@@ -113,7 +118,7 @@ def enrich(
         raise UserError("give the input ensemble with --members FILE or --data STORE")
     if data is not None and (date is None or lead is None):
         raise UserError("--data needs --date (forecast reference time) and --lead (hours)")
-    with _user_errors():
+    with _user_errors("--date"):
         inv_cfg = InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed)
         given = {"a": _floats(a), "b": _floats(b), "levels": _ints(levels)}
         given["prior_levels"] = _ints(prior_levels)
@@ -241,7 +246,7 @@ def calibrate(
     from gensemble.enrichment.io import read_store
     from gensemble.enrichment.perturb import PerturbConfig
 
-    with _user_errors():
+    with _user_errors("--dates"):
         cfg = CalibrationConfig(
             objective=objective, n=n, evals=evals, seed=seed, per_level=per_level
         )
@@ -298,7 +303,9 @@ def _log_calibration(
     try:
         parent.attach(model_run)
     except UserError:
-        typer.echo(f"run {model_run} is not in {parent.uri}: the calibration is only in {out}")
+        LOG.warning(
+            "run %s is not in %s: the calibration is only in %s", model_run, parent.uri, out
+        )
         return
     tracker = Tracker(uri or tracking.get("uri"), tracking.get("experiment", "gensemble"))
     run_id = tracker.start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import torch
 import typer
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 def evaluate(

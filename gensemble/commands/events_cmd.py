@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 events_app = typer.Typer(help="The catalogue of high-impact events.", no_args_is_help=True)
 

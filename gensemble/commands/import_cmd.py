@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 
 from gensemble.commands.data_cmd import OPT_HELP, domain_from_cli
+
+LOG = logging.getLogger(__name__)
 
 PROTOTYPE_FORMAT = "meteofrance-prototype"
 

@@ -3,11 +3,14 @@ family (transfer chains), side by side, and in the model registry."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+LOG = logging.getLogger(__name__)
 
 URI_HELP = "tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import typer
 from rich.console import Console
@@ -11,6 +12,8 @@ from rich.table import Table
 from gensemble.core.errors import UserError
 from gensemble.core.kinds import KINDS
 from gensemble.core.registry import get_registry, unknown_name_message
+
+LOG = logging.getLogger(__name__)
 
 
 def plugins(

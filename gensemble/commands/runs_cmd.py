@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_PARENT, Tracker
+
+LOG = logging.getLogger(__name__)
 
 
 def runs(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+LOG = logging.getLogger(__name__)
 
 
 def _uri(text: str) -> str:

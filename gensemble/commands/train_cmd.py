@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import typer
 from gensemble.commands.config_cmd import SET_HELP
 from gensemble.core.config import load_experiment
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 def train(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import typer
 from gensemble.commands.config_cmd import SET_HELP
 from gensemble.commands.data_cmd import OPT_HELP
 from gensemble.core.config import apply_overrides, build_experiment, read_mapping
+
+LOG = logging.getLogger(__name__)
 
 
 def transfer_config(

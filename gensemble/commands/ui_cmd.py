@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from gensemble.core.ui_server import start_ui
+
+LOG = logging.getLogger(__name__)
 
 
 def ui(

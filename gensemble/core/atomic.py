@@ -9,12 +9,15 @@ crash or Ctrl-C never leaves a half-written file under the requested name.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+LOG = logging.getLogger(__name__)
 
 
 def _remove(path: Path) -> None:

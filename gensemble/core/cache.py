@@ -3,8 +3,11 @@ checkpoints downloaded from MLflow): ``GENSEMBLE_CACHE_DIR`` or ``~/.cache/gense
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+LOG = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:

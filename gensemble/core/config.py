@@ -9,7 +9,7 @@ so a typo in ``domain.options`` is caught before any work starts.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,9 +17,11 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gensemble.core.errors import UserError
+from gensemble.core.errors import ConfigError, UserError
 from gensemble.core.kinds import KINDS
 from gensemble.core.registry import Registry, get_registry
+
+LOG = logging.getLogger(__name__)
 
 #: the embedded defaults (`gensemble train` without a file): names plugins as data, so
 #: this module names none
@@ -38,6 +40,24 @@ class PluginRef(Strict):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimizerConfig(Strict):
+    """The optimisers' kind and learning-rate schedule, for every network of the model
+    (each network's learning rate and betas are its architecture's options)."""
+
+    kind: Literal["adam", "adamw"] = Field("adam", description="Adam (default) or AdamW")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay (adamw)")
+    grad_clip: float | None = Field(
+        None, gt=0, description="clip each network's gradients to this global L2 norm"
+    )
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning rate over the run after the warm-up"
+    )
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 over these steps")
+    min_lr_factor: float = Field(
+        0.0, ge=0, le=1, description="cosine: the final learning rate as a fraction of the base"
+    )
 
 
 class TrainingConfig(Strict):
@@ -60,6 +80,7 @@ class TrainingConfig(Strict):
     allow_masked: bool = Field(False, description="train on data with NaNs by masking them")
     time_limit_s: float | None = Field(None, gt=0, description="stop (and checkpoint) after this")
     keep_checkpoints: int = Field(3, ge=1, description="step checkpoints kept on disk")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
 
 class DataConfig(Strict):
@@ -231,11 +252,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``a.b.c=value`` overrides (values parsed as YAML scalars/lists)."""
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"an override must be KEY=VALUE, got {item!r}", "overrides")
         key, raw = item.split("=", 1)
         parts = [p for p in key.strip().split(".") if p]
         if not parts:
-            raise UserError(f"--set has an empty key in {item!r}")
+            raise ConfigError(f"an override has an empty key in {item!r}", "overrides")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -246,7 +267,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if nxt is None:
                 nxt = node[p] = {}
             if not isinstance(nxt, dict):
-                raise UserError(f"--set {key}: {p!r} is not a section")
+                raise ConfigError(f"override {key}: {p!r} is not a section", "overrides")
             node = nxt
         node[parts[-1]] = value
     return data
@@ -300,7 +321,7 @@ def build_experiment(
         elif isinstance(section, dict) and "name" not in section:
             data[key] = {**defaults[key], **section}
     for note in notes:
-        print(f"warning: {source}: {note}; please update the file", file=sys.stderr)
+        LOG.warning("%s: %s; please update the file", source, note)
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:

@@ -8,11 +8,14 @@ core never imports a plugin directly.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pluggy
 
 from gensemble.core.kinds import HOOK_FOR_KIND, KINDS, Kind
+
+LOG = logging.getLogger(__name__)
 
 PROJECT = "gensemble"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -8,6 +8,7 @@ sets ``instances=True``: its hook returns instances of the base class instead of
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from gensemble.api.events import Event
@@ -19,6 +20,8 @@ from gensemble.api.plugins import (
     ReaderPlugin,
 )
 from gensemble.api.variables import Variable
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

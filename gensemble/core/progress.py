@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -11,6 +13,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+LOG = logging.getLogger(__name__)
 
 
 def progress() -> Progress:

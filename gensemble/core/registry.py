@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as md
+import logging
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -21,6 +22,8 @@ import pluggy
 from gensemble.core.errors import UserError, one_line
 from gensemble.core.hookspecs import PROJECT, GensembleHookSpecs
 from gensemble.core.kinds import KINDS, Kind
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass

@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +27,9 @@ from typing import Any
 
 from gensemble import __version__
 from gensemble.core.errors import UserError, one_line
+from gensemble.core.server_errors import lookup_failure
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 TAG_DOMAIN = "gensemble.domain"
@@ -109,10 +112,6 @@ def git_commit(cwd: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 class Tracker:
@@ -208,7 +207,7 @@ class Tracker:
         try:
             self.client.get_run(run_id)
         except Exception as exc:
-            raise UserError(f"run {run_id} not found in {self.uri}: {one_line(exc)}") from None
+            raise lookup_failure(exc, f"run {run_id}", self.uri) from None
         self.run_id = run_id
 
     def end(self, status: str = "FINISHED") -> None:
@@ -228,14 +227,14 @@ class Tracker:
             fn()
         except Exception as exc:
             if self._down_since is None:
-                warn(
+                LOG.warning(
                     f"MLflow tracking at {self.uri} failed ({what}: {one_line(exc)[:200]}); "
                     "training continues, metrics are kept locally and re-sent later"
                 )
             self._down_since = time.monotonic()
             return False
         if self._down_since is not None:
-            warn(f"MLflow tracking at {self.uri} is back")
+            LOG.warning(f"MLflow tracking at {self.uri} is back")
             self._down_since = None
         return True
 

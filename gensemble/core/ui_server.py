@@ -3,6 +3,7 @@ and workers are stopped as one process group."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import sys
 from typing import Any
 
 from gensemble.core.tracking import ML_VIEW, check_reachable, resolve_uri
+
+LOG = logging.getLogger(__name__)
 
 
 def start_ui(uri: str | None, port: int = 5000) -> int:
@@ -28,11 +31,10 @@ def start_ui(uri: str | None, port: int = 5000) -> int:
         "--port",
         str(port),
     ]
-    print(
-        f"MLflow UI for {uri} on http://127.0.0.1:{port}/#/experiments?workflowType={ML_VIEW} "
-        "(Ctrl-C to stop)",
-        file=sys.stderr,
-    )
+    LOG.info(
+        "MLflow UI for %s on http://127.0.0.1:%d/#/experiments?workflowType=%s (Ctrl-C to stop)",
+        uri, port, ML_VIEW,
+    )  # fmt: skip
     # the server and its workers get a process group of their own, stopped as a whole
     # when this process is interrupted or terminated (they used to outlive a SIGTERM)
     proc = subprocess.Popen(cmd, start_new_session=True)

@@ -9,6 +9,7 @@ valid time, forecast reference time and lead time.  Files appear atomically.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from gensemble import __version__
 from gensemble.core.atomic import atomic_path
 from gensemble.data.grid import Grid
 from gensemble.data.variables import cf_attrs
+
+LOG = logging.getLogger(__name__)
 
 
 def global_attrs(title: str, domain: str, **extra: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ description for free.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from gensemble.api.plugins import DomainPlugin, PluginOptions
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 from gensemble.data.variables import Variable, known_variables
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_VARIABLES = ["rr", "u10", "v10", "t2m"]
 

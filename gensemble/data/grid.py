@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pyproj
+
+LOG = logging.getLogger(__name__)
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 

@@ -8,6 +8,7 @@ each registered domain (with its default options) the file covers.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from gensemble.data.grid import Grid
 from gensemble.data.readers import open_source
 from gensemble.data.regrid import PointSource, make_regridder
 from gensemble.data.variables import known_variables
+
+LOG = logging.getLogger(__name__)
 
 
 def _grid_summary(grid: Any, file_crs: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ NaNs become 0 in normalised space (the climatological mean) and a mask is return
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from torch.utils.data import Dataset, get_worker_info
 from gensemble.core.errors import UserError
 from gensemble.data.normalize import Normalizer
 from gensemble.data.store import Store
+
+LOG = logging.getLogger(__name__)
 
 
 def check_quality(store: Store, allow_masked: bool) -> None:

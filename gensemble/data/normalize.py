@@ -11,12 +11,15 @@ are de-normalised with the statistics of the domain the model was trained on.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from gensemble.data.variables import Variable, transform_forward, transform_inverse
+
+LOG = logging.getLogger(__name__)
 
 Mode = Literal["standard", "maxabs", "minmax"]
 

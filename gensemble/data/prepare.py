@@ -7,8 +7,8 @@ marked complete only at the end, so an interrupted prepare is never mistaken for
 
 from __future__ import annotations
 
+import logging
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from gensemble.data.regrid import Regridder, make_regridder
 from gensemble.data.stats import StreamingStats
 from gensemble.data.store import QualityReport, Store, StoreWriter
 from gensemble.data.variables import forward_transform
+
+LOG = logging.getLogger(__name__)
 
 
 def require_coverage(rg: Regridder, path: Path, domain: DomainPlugin) -> None:
@@ -48,11 +50,10 @@ def _regridder_for(src: RawSource, domain: DomainPlugin, method: str) -> Regridd
     rg = make_regridder(src.grid, grid, method)  # type: ignore[arg-type]
     require_coverage(rg, src.path, domain)
     if rg.n_outside:
-        print(
-            f"warning: {src.path} covers {100 * rg.covered_fraction:.1f}% of {domain.name}; "
-            f"{rg.n_outside} points will be NaN",
-            file=sys.stderr,
-        )
+        LOG.warning(
+            "%s covers %.1f%% of %s; %d points will be NaN",
+            src.path, 100 * rg.covered_fraction, domain.name, rg.n_outside,
+        )  # fmt: skip
     return rg
 
 
@@ -66,7 +67,7 @@ def prepare_store(
     overwrite: bool = False,
 ) -> Store:
     if out.exists() and not overwrite:
-        raise UserError(f"{out} exists (use --overwrite to replace it)")
+        raise UserError(f"{out} exists and replacing it was not asked for", "overwrite")
     variables = domain.variables()
     names = [v.name for v in variables]
     opened = [open_source(Path(p), fmt) for p in sources]
@@ -115,9 +116,8 @@ def prepare_store(
     writer.write_static(static)
     writer.finish(stats.global_(), stats.pixel(), quality, [str(s.path) for s in opened])
     if not quality.clean:
-        print(
-            f"warning: {out}: {quality.summary()}; training refuses this store unless "
-            "training.allow_masked is set",
-            file=sys.stderr,
-        )
+        LOG.warning(
+            "%s: %s; training refuses this store unless training.allow_masked is set",
+            out, quality.summary(),
+        )  # fmt: skip
     return Store(out)

@@ -7,7 +7,11 @@ aliases.
 
 from __future__ import annotations
 
+import logging
+
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 #: channel order of the prototype's .npy samples and stat arrays, in gensemble's names
 PROTOTYPE_CHANNELS = ("rr", "u10", "v10", "t2m", "orog", "z500", "t850", "tpw850")

@@ -20,6 +20,7 @@ prototype's post-processing (``detransform``), so imported generators write phys
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from gensemble.core.errors import UserError
 from gensemble.data.normalize import Normalizer
 from gensemble.data.prototype_format import prototype_index
 from gensemble.data.variables import iterated_log1p
+
+LOG = logging.getLogger(__name__)
 
 #: the prototype's 5x5 binomial smoothing of per-pixel rain scales
 _BINOMIAL = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(np.float32) / 256.0
@@ -135,7 +138,8 @@ def prototype_normalizer(
     cut = float(rr.get("gaussian_std") or 0.0) * 1.25
     if "rr" in names and names[0] != "rr":
         raise UserError(
-            "the prototype transforms its first field as rain: list rr first in --variables"
+            "the prototype transforms its first field as rain: list rr first among the variables",
+            "variables",
         )
     transforms = ["none"] * len(names)
     if "rr" in names:

@@ -19,6 +19,7 @@ Target points with no source are NaN; their count is reported by :attr:`Regridde
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,8 @@ from gensemble.core.atomic import atomic_path
 from gensemble.core.cache import cache_root
 from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 Method = Literal["bilinear", "nearest", "area"]
 METHODS: tuple[str, ...] = ("bilinear", "nearest", "area")

@@ -7,7 +7,11 @@ batch by batch without holding them in memory.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 class StreamingStats:

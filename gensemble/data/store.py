@@ -17,6 +17,7 @@ and a quality report (NaN and out-of-range counts with first positions).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +30,8 @@ from gensemble.core.errors import UserError
 from gensemble.data.grid import Grid
 from gensemble.data.normalize import Normalizer
 from gensemble.data.variables import Variable, get_variable
+
+LOG = logging.getLogger(__name__)
 
 STORE_VERSION = 1
 COMPRESSIONS = ("none", "zstd", "lz4")

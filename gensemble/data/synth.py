@@ -24,6 +24,7 @@ The model, per forecast case (date) and member, on the domain grid with spacing 
 
 from __future__ import annotations
 
+import logging
 import zlib
 from typing import Any
 
@@ -35,6 +36,8 @@ from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
 from gensemble.data.cf import to_cf_dataset
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 
 def _wavenumbers(ny: int, nx: int, dy: float, dx: float) -> tuple[np.ndarray, ...]:

@@ -10,10 +10,14 @@ core's position (about 8 km) and intensity (about 30 %), as real members do.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from gensemble.api.events import Event
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 
 def event_times(event: Event) -> tuple[np.ndarray, np.datetime64]:

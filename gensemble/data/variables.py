@@ -7,6 +7,7 @@ prototype's channel order) onto canonical names through each variable's ``aliase
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch
 from gensemble.api.variables import Variable
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry, unknown_name_message
+
+LOG = logging.getLogger(__name__)
 
 #: logit inputs are kept this far inside (0, 1)
 LOGIT_EPS = 1e-4

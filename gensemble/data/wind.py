@@ -8,7 +8,11 @@ including files whose projection variable is empty.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 def grid_x_axis_angle(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ level (``per_level``, which needs more evaluations) - are found by Powell's meth
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -24,10 +25,13 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from gensemble.core.errors import UserError
 from gensemble.enrichment.invert import InversionConfig, InversionResult
 from gensemble.enrichment.perturb import PerturbConfig
 from gensemble.enrichment.pipeline import Enricher
 from gensemble.enrichment.scores import fair_crps, spread_skill
+
+LOG = logging.getLogger(__name__)
 
 FORMAT = "gensemble-calibration/1"
 
@@ -52,7 +56,7 @@ def split_members(members: np.ndarray, objective: str) -> tuple[np.ndarray, np.n
     if objective == "reference":
         return members, members
     if members.shape[0] < 4:
-        raise ValueError("the crps objective needs at least 4 members per forecast")
+        raise UserError("the crps objective needs at least 4 members per forecast")
     return members[0::2], members[1::2]
 
 
@@ -80,7 +84,7 @@ class Calibration:
         self.active = list(base.levels) if base.levels is not None else list(range(len(sizes)))
         bad = [lv for lv in self.active if not 0 <= lv < len(sizes)]
         if bad:
-            raise ValueError(f"levels {bad} out of range: the model has {len(sizes)} levels")
+            raise UserError(f"levels {bad} out of range: the model has {len(sizes)} levels")
         self.n_levels = len(self.active) if cfg.per_level else 1
         self.cases: list[tuple[InversionResult, torch.Tensor]] = []
         for members in forecasts:
@@ -185,5 +189,5 @@ def calibrate(calibration: Calibration) -> dict[str, Any]:
 def perturb_from_record(record: dict[str, Any], source: str) -> PerturbConfig:
     """The perturbation a calibration file (or run artifact) recorded."""
     if record.get("format") != FORMAT:
-        raise ValueError(f"{source}: not a gensemble calibration ({record.get('format')!r})")
+        raise UserError(f"{source}: not a gensemble calibration ({record.get('format')!r})")
     return PerturbConfig.model_validate(record["perturb"])

@@ -12,6 +12,7 @@ generator's deterministic output) or optimised and then reused at generation.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from gensemble.api.capabilities import LatentAccess
+from gensemble.core.errors import UserError
 from gensemble.enrichment.latents import Prior
+
+LOG = logging.getLogger(__name__)
 
 
 class InversionConfig(BaseModel):
@@ -162,7 +166,7 @@ def invert(
     """Invert normalised members (M, C, H, W), ``cfg.batch`` at a time (seeded)."""
     unknown = sorted(set(cfg.weights) - set(variables))
     if unknown:
-        raise ValueError(f"inversion weights name {unknown}, not among {variables}")
+        raise UserError(f"inversion weights name {unknown}, not among {variables}")
     weights = torch.tensor([cfg.weights.get(v, 1.0) for v in variables], device=targets.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = model  # the generator's own parameters are not optimised

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gensemble.core.errors import UserError
+from gensemble.core.errors import DataError, UserError
 from gensemble.data.cf import to_cf_dataset, write_netcdf
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,13 +85,13 @@ def read_store(store_path: Path, variables: list[str], shape: tuple, date: str, 
     from gensemble.data.store import Store, check_store_matches
 
     if not Path(store_path).exists():
-        raise UserError(f"--data {store_path} does not exist")
+        raise DataError(f"store {store_path} does not exist", "store")
     store = Store(Path(store_path))
     check_store_matches(store, variables, shape, "the model")
     try:
         ref = np.datetime64(date, "s")
     except ValueError:
-        raise UserError(f"--date {date!r} is not an ISO date/time") from None
+        raise UserError(f"{date!r} is not an ISO date/time", "date") from None
     valid = ref + np.timedelta64(int(round(lead * 3600)), "s")
     times, leads = store.times(), store.lead_times().astype(float)
     same_lead = np.isclose(leads, lead) | np.isnan(leads)
@@ -128,7 +131,7 @@ def write_forecast(
 ) -> Path:
     """One CF file: every case's output members, flags and reconstruction errors."""
     if Path(out).suffix != ".nc":
-        raise UserError(f"--out must end with .nc, got {Path(out).name}")
+        raise UserError(f"the output must be a .nc file, got {Path(out).name}", "out")
     n = outputs[0]["fields"].shape[0]
     fields = {
         v: np.stack([o["fields"][:, c] for o in outputs]).astype(np.float32)

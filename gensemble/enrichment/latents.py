@@ -9,11 +9,15 @@ kept as M - 1 principal directions with their variances.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from gensemble.api.capabilities import LatentAccess
+from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,7 +48,7 @@ def ensemble_covariance(ws: torch.Tensor, floor: float = 0.0) -> RowCovariance:
     """
     m = ws.shape[0]
     if m < 2:
-        raise ValueError("an ensemble covariance needs at least 2 members")
+        raise UserError("an ensemble covariance needs at least 2 members")
     x = ws.double().transpose(0, 1)  # (S, M, D): the members of one row together
     centred = x - x.mean(dim=1, keepdim=True)
     _, sing, vh = torch.linalg.svd(centred, full_matrices=False)  # vh (S, min(M, D), D)

@@ -16,12 +16,16 @@ input is used, and all draws come from one seeded generator.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gensemble.core.errors import UserError
 from gensemble.enrichment.latents import Prior, ensemble_covariance
+
+LOG = logging.getLogger(__name__)
 
 
 class PerturbConfig(BaseModel):
@@ -68,24 +72,24 @@ def resolve_rows(cfg: PerturbConfig, levels: list[tuple[int, int]]) -> RowPlan:
     sizes = sorted(set(levels))
     level_of = torch.tensor([sizes.index(hw) for hw in levels])
     if cfg.rows is not None and cfg.levels is not None:
-        raise ValueError("give rows or levels, not both")
+        raise UserError("give rows or levels, not both")
     chosen = torch.ones(s, dtype=torch.bool)
     if cfg.rows is not None:
         bad = [r for r in cfg.rows if not 0 <= r < s]
         if bad:
-            raise ValueError(f"rows {bad} out of range: the model has {s} style rows")
+            raise UserError(f"rows {bad} out of range: the model has {s} style rows")
         chosen = torch.zeros(s, dtype=torch.bool)
         chosen[cfg.rows] = True
     elif cfg.levels is not None:
         bad = [lv for lv in cfg.levels if not 0 <= lv < len(sizes)]
         if bad:
-            raise ValueError(f"levels {bad} out of range: the model has {len(sizes)} levels")
+            raise UserError(f"levels {bad} out of range: the model has {len(sizes)} levels")
         chosen = torch.isin(level_of, torch.tensor(cfg.levels))
 
     def per_row(value: float | list[float], name: str) -> torch.Tensor:
         if isinstance(value, list):
             if len(value) != s:
-                raise ValueError(f"{name} has {len(value)} values for {s} style rows")
+                raise UserError(f"{name} has {len(value)} values for {s} style rows")
             return torch.tensor(value, dtype=torch.float64)
         return torch.full((s,), float(value), dtype=torch.float64)
 
@@ -98,7 +102,7 @@ def assign(n: int, m: int, every_input: bool = True) -> torch.Tensor:
     """Input member of each of n outputs, evenly spread; with ``every_input`` (n >= m)
     every input is used."""
     if every_input and n < m:
-        raise ValueError(f"{n} output members for {m} inputs: ask for at least {m}")
+        raise UserError(f"{n} output members for {m} inputs: ask for at least {m}")
     return torch.arange(n) * m // n
 
 

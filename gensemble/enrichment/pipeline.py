@@ -7,6 +7,7 @@ physical units with everything the output file records.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from gensemble.api.capabilities import LatentAccess, require
+from gensemble.core.errors import UserError
 from gensemble.enrichment.invert import InversionConfig, InversionResult, invert
 from gensemble.enrichment.latents import Prior, prior
 from gensemble.enrichment.perturb import (
@@ -25,6 +27,8 @@ from gensemble.enrichment.perturb import (
     resolve_rows,
 )
 from gensemble.inference.loaded import LoadedModel
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,7 +115,9 @@ class Enricher:
         m = members.shape[0]
         n_gen = n - m if hybrid else n
         if hybrid and n_gen < 1:
-            raise ValueError(f"--hybrid with -n {n}: ask for more than the {m} inputs")
+            raise UserError(
+                f"a hybrid ensemble of {n} members from {m} inputs: ask for more than {m}", "n"
+            )
         assign(n_gen, m, every_input=not hybrid)  # refuse before the inversion runs
         inv = self.invert(members, inv_cfg, on_step)
         fields, source = self.generate(inv, n_gen, cfg, every_input=not hybrid)

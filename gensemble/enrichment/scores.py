@@ -8,11 +8,14 @@ held-back members with the metric plugins, as ``gensemble enrich --holdout`` pri
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import numpy as np
 import torch
+
+LOG = logging.getLogger(__name__)
 
 
 def fair_crps(ens: torch.Tensor, obs: torch.Tensor) -> float:

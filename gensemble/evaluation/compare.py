@@ -9,13 +9,17 @@ last one.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gensemble.core.errors import UserError
+from gensemble.core.server_errors import lookup_failure
 from gensemble.core.tracking import TAG_DOMAIN, TAG_SOURCE_DOMAIN, TAG_SOURCE_STEP
 from gensemble.evaluation.result import EVAL_PREFIX
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,8 +47,8 @@ def load_runs(client: Any, run_ids: list[str]) -> list[RunCurves]:
     for rid in run_ids:
         try:
             run = client.get_run(rid)
-        except Exception:
-            raise UserError(f"compare: run {rid!r} not found in the tracking store") from None
+        except Exception as exc:
+            raise lookup_failure(exc, f"run {rid!r}", None) from None
         out.append(RunCurves(rid, run_label(run), set(run.data.metrics)))
     return out
 

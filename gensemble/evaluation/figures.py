@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib
+
+LOG = logging.getLogger(__name__)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 
 import numpy as np
 import scipy.fft
 import torch
+
+LOG = logging.getLogger(__name__)
 
 #: points sorted together on CPU (bounded memory, cache friendly)
 _SORT_BLOCK = 4096

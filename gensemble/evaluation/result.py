@@ -8,11 +8,14 @@ input (one member, constant fields, no event) is NaN with its reason in ``undefi
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 #: prefix of evaluation scalars in MLflow (``eval/swd/mean``), read back by ``compare``
 EVAL_PREFIX = "eval/"

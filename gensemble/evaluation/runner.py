@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from gensemble.core.registry import get_registry
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.figures import close
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def build_metrics(refs: list[Any]) -> list[Any]:

@@ -23,6 +23,7 @@ The policy:
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import warnings
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from typing import Any
 import torch
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 class DegenerateMetricWarning(UserWarning):

@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gensemble.events.verify import Verification
+
+LOG = logging.getLogger(__name__)
 
 
 def _png(fig: Any) -> str:

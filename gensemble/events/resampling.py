@@ -24,10 +24,13 @@ bootstrap's spread, not its mean): value + percentiles of (replicate - replicate
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass

@@ -15,8 +15,12 @@ Ensembles are (K cases, N members, P points) and the truth (K, P) at the points 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from scipy import ndimage
+
+LOG = logging.getLogger(__name__)
 
 
 def fair_crps(ens: np.ndarray, obs: np.ndarray, fair: bool = True) -> np.ndarray:

@@ -7,6 +7,7 @@ A *case* is one forecast (reference time) at one valid time in the window: its M
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 from gensemble.api.events import Event
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry, unknown_name_message
+
+LOG = logging.getLogger(__name__)
 
 
 def get_event(name: str) -> Event:

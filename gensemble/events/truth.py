@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gensemble.core.errors import UserError
+from gensemble.core.errors import DataError, UserError
+
+LOG = logging.getLogger(__name__)
 
 COLUMNS = ("station", "lat", "lon", "time", "variable", "value")
 
@@ -36,29 +39,30 @@ def read_stations(path: Path, grid, mask: np.ndarray, valid: np.ndarray, variabl
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--obs {path}: file not found")
+        raise DataError(f"{path}: file not found", "obs")
     try:
         df = pd.read_csv(path)
     except (ValueError, OSError) as exc:
-        raise UserError(f"--obs {path}: not a readable CSV ({exc})") from None
+        raise DataError(f"{path}: not a readable CSV ({exc})", "obs") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise UserError(f"--obs {path}: missing columns {', '.join(missing)}")
+        raise DataError(f"{path}: missing columns {', '.join(missing)}", "obs")
     unknown = sorted(set(df["variable"]) - set(variables))
     if unknown:
         raise UserError(
-            f"--obs {path}: variables {', '.join(map(str, unknown))} are not made by the model "
-            f"({', '.join(variables)})"
+            f"{path}: variables {', '.join(map(str, unknown))} are not made by the model "
+            f"({', '.join(variables)})",
+            "obs",
         )
     for col in ("lat", "lon", "value"):
         values = pd.to_numeric(df[col], errors="coerce")
         if not np.all(np.isfinite(values)):
             bad = df.loc[~np.isfinite(values), "station"].astype(str).unique()[:5]
-            raise UserError(f"--obs {path}: missing or non-finite {col} at {', '.join(bad)}")
+            raise DataError(f"{path}: missing or non-finite {col} at {', '.join(bad)}", "obs")
     try:
         times = pd.to_datetime(df["time"], utc=True).dt.tz_localize(None).to_numpy()
     except (ValueError, TypeError) as exc:
-        raise UserError(f"--obs {path}: unreadable times ({exc})") from None
+        raise DataError(f"{path}: unreadable times ({exc})", "obs") from None
     stations = df.groupby("station")[["lat", "lon"]].first()
     x, y = grid.to_crs_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
     rows, cols = grid.index_of(x, y)
@@ -67,11 +71,11 @@ def read_stations(path: Path, grid, mask: np.ndarray, valid: np.ndarray, variabl
     outside = (rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx)
     if outside.any():
         far = ", ".join(map(str, stations.index[outside][:5]))
-        raise UserError(f"--obs {path}: stations off the domain's grid: {far}")
+        raise DataError(f"{path}: stations off the domain's grid: {far}", "obs")
     inside = ~outside
     inside[inside] = mask[rows[inside], cols[inside]]
     if not inside.any():
-        raise UserError(f"--obs {path}: no station lies in the event's region on the grid")
+        raise DataError(f"{path}: no station lies in the event's region on the grid", "obs")
     names = [str(s) for s in stations.index[inside]]
     index = {n: i for i, n in enumerate(names)}
     valid = valid.astype("datetime64[s]")

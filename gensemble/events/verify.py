@@ -13,6 +13,7 @@ difference whose interval excludes 0 can be called significant.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from gensemble.events import resampling as rs
 from gensemble.events import scores as sc
 from gensemble.events.selection import EventData
 from gensemble.events.truth import Stations
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass

@@ -10,6 +10,7 @@ typed and migrated in :mod:`gensemble.inference.metadata`.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from safetensors.torch import load_file, save_file
 from gensemble.core.atomic import atomic_link, atomic_path
 from gensemble.core.errors import UserError
 from gensemble.inference.metadata import CheckpointMeta, parse_metadata
+
+LOG = logging.getLogger(__name__)
 
 _PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin"}
 

@@ -9,6 +9,7 @@ lineage, so ``gensemble transfer --from`` and ``gensemble lineage`` work on it.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -19,11 +20,13 @@ from gensemble import __version__
 from gensemble.api.plugins import ForeignWeights
 from gensemble.api.variables import Variable
 from gensemble.core.config import Experiment, PluginRef, flatten
-from gensemble.core.errors import UserError
+from gensemble.core.errors import DataError, UserError
 from gensemble.core.registry import get_registry
 from gensemble.data.normalize import Normalizer
 from gensemble.inference.checkpoint_io import save_checkpoint
 from gensemble.inference.metadata import CheckpointMeta, PluginSpec
+
+LOG = logging.getLogger(__name__)
 
 
 def importer_for(fmt: str) -> tuple[str, Any]:
@@ -43,12 +46,14 @@ def check_fit(weights: ForeignWeights, grid_shape: tuple[int, int], variables: l
         raise UserError(
             f"the generator makes {h}x{w} fields, the domain's grid is "
             f"{grid_shape[0]}x{grid_shape[1]}; choose a domain or crop of that size "
-            "(e.g. --opt ny=... --opt nx=...)"
+            "(its ny and nx options)",
+            "domain_options",
         )
     if len(variables) != c:
         raise UserError(
-            f"the generator makes {c} fields, --variables names {len(variables)} "
-            f"({', '.join(variables)})"
+            f"the generator makes {c} fields, {len(variables)} variables are named "
+            f"({', '.join(variables)})",
+            "variables",
         )
 
 
@@ -64,11 +69,12 @@ def set_truncation_centre(model: Any, path: Path) -> str:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise UserError(f"--w-avg {path}: not a readable .npy array ({exc})") from None
+        raise DataError(f"{path}: not a readable .npy array ({exc})", "w_avg") from None
     arr = np.asarray(arr, dtype=np.float32).reshape(-1)
     if arr.shape != (latent.w_dim,) or not np.all(np.isfinite(arr)):
         raise UserError(
-            f"--w-avg {path}: expected {latent.w_dim} finite values, found shape {np.shape(arr)}"
+            f"{path}: expected {latent.w_dim} finite values, found shape {np.shape(arr)}",
+            "w_avg",
         )
     latent.set_w_center(torch.from_numpy(arr))
     return f"given: {Path(path).name}"

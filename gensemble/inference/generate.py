@@ -6,6 +6,7 @@ half-written file under the requested name (:class:`gensemble.data.cf.MemberWrit
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
 from gensemble.data.cf import MemberWriter, global_attrs
 from gensemble.inference.loaded import LoadedModel
+
+LOG = logging.getLogger(__name__)
 
 
 def write_members(
@@ -81,9 +84,9 @@ def write_from_latents(
     """One member per latent code of ``latents`` (z or W+), with the checkpoint's stored
     noise maps (``const``), seeded random ones, or none (``zero``)."""
     if space not in ("z", "w+"):
-        raise UserError(f"--latent-space {space!r}: use z or w+")
+        raise UserError(f"latent space {space!r}: use z or w+", "space")
     if noise not in ("const", "random", "zero"):
-        raise UserError(f"--noise {noise!r}: use const, random or zero")
+        raise UserError(f"noise {noise!r}: use const, random or zero", "noise")
     model = require(loaded.model, LatentAccess, "generation from latent codes")
     codes = read_latents(latents, space, model)
     loaded.model.to(device)
@@ -127,7 +130,7 @@ def _write(
 ) -> Path:
     out = Path(out)
     if out.suffix not in (".nc", ".zarr"):
-        raise UserError(f"--out must end with .nc or .zarr, got {out.name}")
+        raise UserError(f"the output must be a .nc or .zarr path, got {out.name}", "out")
     meta = loaded.meta
     units = meta.units or [""] * len(loaded.variables)
     attrs = global_attrs(

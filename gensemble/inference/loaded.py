@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import ValidationError
 
+from gensemble.api.capabilities import Truncatable, require
 from gensemble.api.model import GenerativeModel
 from gensemble.core.config import Experiment
 from gensemble.core.errors import UserError
@@ -16,6 +18,8 @@ from gensemble.data.grid import Grid
 from gensemble.data.normalize import Normalizer
 from gensemble.inference.checkpoint_io import load_checkpoint, model_tensors, read_metadata
 from gensemble.inference.metadata import CheckpointMeta
+
+LOG = logging.getLogger(__name__)
 
 
 def build_model(arch_name: str, arch_options: dict[str, Any], shape: list[int]) -> GenerativeModel:
@@ -39,10 +43,18 @@ def sample_physical(
     truncation: float = 1.0,
     batch: int = 16,
 ) -> torch.Tensor:
-    """n fields in physical units (n, C, H, W) on the CPU, drawn ``batch`` at a time."""
+    """n fields in physical units (n, C, H, W) on the CPU, drawn ``batch`` at a time;
+    truncation (psi != 1) needs a model that declares it."""
+    truncated = None
+    if truncation != 1.0:
+        truncated = require(model, Truncatable, "truncated sampling")
     out = []
     for start in range(0, n, batch):
-        x = model.sample(min(batch, n - start), generator, device, truncation)
+        k = min(batch, n - start)
+        if truncated is not None:
+            x = truncated.sample_truncated(k, generator, device, truncation)
+        else:
+            x = model.sample(k, generator, device)
         out.append(normalizer.inverse(x.cpu()))
     return torch.cat(out) if out else torch.empty(0)
 

@@ -25,6 +25,7 @@ History:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gensemble.core.config import migrate_experiment_dict
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 FORMAT_NAME = "gensemble-checkpoint"
 FORMAT_VERSION = 4

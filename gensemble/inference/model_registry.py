@@ -10,13 +10,17 @@ it prefers the run's local folder and downloads the artifact otherwise.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from gensemble.core.config import MODEL_NAME_PATTERN
-from gensemble.core.errors import UserError, one_line
+from gensemble.core.errors import UserError
+from gensemble.core.server_errors import Failure, classify, lookup_failure
 from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN
 from gensemble.inference.metadata import CheckpointMeta
+
+LOG = logging.getLogger(__name__)
 
 PREFIX = "models:/"
 TAG_CHECKPOINT = "gensemble.checkpoint"
@@ -44,7 +48,9 @@ def register_run(
     }
     try:
         client.get_registered_model(name)
-    except Exception:
+    except Exception as exc:
+        if classify(exc) is not Failure.NOT_FOUND:
+            raise lookup_failure(exc, f"registered model {name!r}", None) from None
         client.create_registered_model(
             name,
             tags=tags,
@@ -100,7 +106,7 @@ def resolve_model_version(client: Any, ref: str) -> tuple[str, str]:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"{ref}: not found in the model registry ({one_line(exc)})") from None
+        raise lookup_failure(exc, f"{ref} in the model registry", None) from None
     if not mv.run_id:
         raise UserError(f"{ref}: model version has no run to take the checkpoint from")
     return mv.run_id, (mv.tags or {}).get(TAG_CHECKPOINT, "last")

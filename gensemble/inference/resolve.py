@@ -5,14 +5,18 @@ downloaded once into the cache."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from gensemble.core.cache import cache_root
-from gensemble.core.errors import UserError, one_line
+from gensemble.core.errors import NotFoundError, UserError
+from gensemble.core.server_errors import lookup_failure
 from gensemble.core.tracking import Tracker
 from gensemble.inference import model_registry
+
+LOG = logging.getLogger(__name__)
 
 #: run tag holding the run's local folder (checkpoints are looked for there first)
 TAG_RUN_DIR = "gensemble.run_dir"
@@ -44,10 +48,13 @@ def resolve_checkpoint(
     tracker.check(create=False)
     try:
         run = tracker.client.get_run(ref)
-    except Exception:
-        raise UserError(
-            f"{ref!r} is neither a checkpoint path nor a run id in {tracker.uri}"
-        ) from None
+    except Exception as exc:
+        failure = lookup_failure(exc, f"run {ref!r}", tracker.uri)
+        if isinstance(failure, NotFoundError):
+            failure = NotFoundError(
+                f"{ref!r} is neither a checkpoint path nor a run id in {tracker.uri}"
+            )
+        raise failure from None
     run_dir = run.data.tags.get(TAG_RUN_DIR)
     if run_dir:
         local = Path(run_dir) / "checkpoints" / f"{which}.safetensors"
@@ -72,7 +79,7 @@ def fetch_checkpoint(tracker: Tracker, run_id: str, which: str) -> Path:
             for a in tracker.client.list_artifacts(run_id, "checkpoints")
         }
     except Exception as exc:
-        raise UserError(f"run {run_id}: cannot list its checkpoints ({one_line(exc)})") from None
+        raise lookup_failure(exc, f"the checkpoints of run {run_id}", tracker.uri) from None
     if name not in sizes:
         raise UserError(f"run {run_id}: no {which} checkpoint found")
     folder = cache_root() / "checkpoints" / run_id

@@ -10,12 +10,15 @@ source's kept beside them.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gensemble.core.tracking import TAG_MODEL, TAG_PARENT, TAG_SOURCE
+
+LOG = logging.getLogger(__name__)
 
 TAG_SYNC_ID = "gensemble.sync.source_run_id"
 TAG_SYNC_URI = "gensemble.sync.source_uri"

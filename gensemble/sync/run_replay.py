@@ -9,11 +9,14 @@ Replaying sends only what the server lacks, so it can be run any number of times
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from gensemble.core.errors import UserError
 from gensemble.core.tracking import TAG_MODEL, Tracker
+
+LOG = logging.getLogger(__name__)
 
 TRACKING_FILE = "tracking.json"
 PENDING_FILE = "tracking_pending.json"

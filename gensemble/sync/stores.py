@@ -9,11 +9,13 @@ the destination's copies of their runs and found again by a tag on a second sync
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gensemble.core.errors import UserError, one_line
+from gensemble.core.errors import NotFoundError, UserError, one_line
+from gensemble.core.server_errors import Failure, classify, lookup_failure
 from gensemble.core.tracking import (
     EXPERIMENT_KIND,
     TAG_MODEL,
@@ -22,6 +24,8 @@ from gensemble.core.tracking import (
     artifact_location,
 )
 from gensemble.sync.run_copy import RunReport, copy_run
+
+LOG = logging.getLogger(__name__)
 
 TAG_SYNC_VERSION = "gensemble.sync.source_version"
 
@@ -72,9 +76,11 @@ def select_runs(src: Any, experiments: list[str], run_ids: list[str]) -> list[tu
                 continue
             try:
                 run = src.get_run(rid)
-            except Exception:
+            except Exception as exc:
+                if classify(exc) is not Failure.NOT_FOUND:
+                    raise lookup_failure(exc, f"run {rid}", "the source store") from None
                 if rid in run_ids:
-                    raise UserError(f"run {rid} not found in the source store") from None
+                    raise NotFoundError(f"run {rid} not found in the source store") from None
                 continue  # an ancestor outside this store: the chain starts here
             picked[rid] = run
             if run.data.tags.get(TAG_PARENT):
@@ -133,7 +139,9 @@ def copy_versions(
             try:
                 dst.get_registered_model(model.name)
                 existing = dst.search_model_versions(f"name='{model.name}'")
-            except Exception:
+            except Exception as exc:
+                if classify(exc) is not Failure.NOT_FOUND:
+                    raise lookup_failure(exc, f"model {model.name}", "the destination") from None
                 existing = []
                 if not dry:
                     dst.create_registered_model(

@@ -7,9 +7,12 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 class GlobalBatchSampler:

@@ -1,7 +1,10 @@
 """What happens around the training steps, one job per callback.
 
 The loop (:mod:`.loop`) calls ``on_start`` once, ``on_step`` after every optimisation
-step and ``on_end`` once (in list order), handing each callback the trainer.  Logging,
+step and ``on_end`` once (in list order), handing each callback the trainer.  The step's
+statistics stay on the device unless a callback says it ``needs_stats`` at that step
+(to log them, or to save or evaluate only what is known to be finite); ``on_step`` then
+gets their means since the last read, and an empty dict otherwise.  Logging,
 sample figures, evaluation with the best checkpoint, periodic checkpoints, uploading the
 final checkpoints and registering the model are separate callbacks, so a new job (an
 early stop, an extra figure) is a new class rather than a longer loop.
@@ -9,7 +12,7 @@ early stop, an extra figure) is a new class rather than a longer loop.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -17,14 +20,17 @@ import numpy as np
 import torch
 
 from gensemble.core.errors import UserError, one_line
-from gensemble.core.tracking import TAG_MODEL, warn
+from gensemble.core.tracking import TAG_MODEL
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.result import MetricResult
 from gensemble.evaluation.runner import run_metrics, save_result
 from gensemble.inference import model_registry
 from gensemble.inference.checkpoint_io import read_metadata
 from gensemble.inference.loaded import sample_physical
+from gensemble.training import distributed as dist
 from gensemble.training.sample_figures import sample_figure
+
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from gensemble.training.loop import Trainer
@@ -35,6 +41,10 @@ class Callback:
 
     def on_start(self, tr: Trainer) -> None:
         pass
+
+    def needs_stats(self, tr: Trainer, step: int) -> bool:
+        """Whether ``on_step`` at ``step`` needs the statistics read (and checked)."""
+        return False
 
     def on_step(self, tr: Trainer, step: int, logs: dict[str, float]) -> None:
         pass
@@ -65,16 +75,17 @@ class MetricLogger(Callback):
     def on_start(self, tr: Trainer) -> None:
         self.window = (time.time(), tr.state.step)
 
+    def needs_stats(self, tr: Trainer, step: int) -> bool:
+        return step % self.every == 0 or step == self.steps
+
     def on_step(self, tr: Trainer, step: int, logs: dict[str, float]) -> None:
-        if tr.tracker is None or (step % self.every and step != self.steps):
+        if tr.tracker is None or not logs or not self.needs_stats(tr, step):
             return
         now = time.time()
         batch = tr.exp.training.batch_size
         rate = (step - self.window[1]) * batch / max(now - self.window[0], 1e-9)
         self.window = (now, step)
         values = dict(logs, images_per_s=rate, kimg=tr.state.images_seen / 1000)
-        for name, opt in tr.state.optimizers.items():
-            values[f"lr_{name}"] = opt.param_groups[0]["lr"]
         tr.tracker.log_metrics(values, step)
 
 
@@ -157,9 +168,11 @@ class Evaluation(Callback):
             tr.state.best_value = values[self.key]
             tr.ckpt.save(step, tr.state, "best")
 
+    def needs_stats(self, tr: Trainer, step: int) -> bool:
+        return bool(self.metrics and self.every and step % self.every == 0 and step < self.steps)
+
     def on_step(self, tr: Trainer, step: int, logs: dict[str, float]) -> None:
-        due = self.every and step % self.every == 0 and step < self.steps
-        if tr.info.is_main and self.metrics and due:
+        if tr.info.is_main and self.needs_stats(tr, step):
             self._keep_best(tr, step, self._log(tr, step))
 
     def on_end(self, tr: Trainer, step: int, stopped: str) -> None:
@@ -173,8 +186,14 @@ class PeriodicCheckpoint(Callback):
     def __init__(self, every: int, steps: int) -> None:
         self.every, self.steps = every, steps
 
+    def needs_stats(self, tr: Trainer, step: int) -> bool:
+        return step % self.every == 0 and step < self.steps
+
     def on_step(self, tr: Trainer, step: int, logs: dict[str, float]) -> None:
-        if tr.info.is_main and step % self.every == 0 and step < self.steps:
+        if not self.needs_stats(tr, step):
+            return
+        dist.check_consistency(tr.state.model, tr.info, f"at step {step}")  # every rank
+        if tr.info.is_main:
             tr.ckpt.save(step, tr.state)
 
 
@@ -206,11 +225,11 @@ class RegisterModel(Callback):
         try:
             version = model_registry.register_run(tr.tracker.client, run_id, name, which, meta)
         except Exception as exc:
-            warn(
+            LOG.warning(
                 f"could not register the model {name!r}: {one_line(exc)[:200]}; "
                 f"run `gensemble register {run_id}` later"
             )
             return
         uri = f"models:/{name}/{version}"
         tr.tracker.set_tags({TAG_MODEL: uri})
-        print(f"registered {uri}", file=sys.stderr, flush=True)
+        LOG.info("registered %s", uri)

@@ -9,6 +9,7 @@ experiment file.  Step checkpoints are pruned to the newest ``keep``; ``last`` a
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from gensemble.inference.checkpoint_io import (
     save_checkpoint,
 )
 from gensemble.inference.metadata import CheckpointMeta, PluginSpec
+
+LOG = logging.getLogger(__name__)
 
 
 class Checkpointer:

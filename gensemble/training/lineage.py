@@ -3,10 +3,12 @@ run of a chain (``gensemble lineage``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from gensemble.core.errors import UserError
+from gensemble.core.server_errors import Failure, classify, lookup_failure
 from gensemble.core.tracking import (
     TAG_ARCH,
     TAG_DOMAIN,
@@ -17,6 +19,8 @@ from gensemble.core.tracking import (
     TAG_SOURCE_STEP,
     TAG_STRATEGY,
 )
+
+LOG = logging.getLogger(__name__)
 
 
 def tags_for(report: dict[str, Any]) -> dict[str, str]:
@@ -77,8 +81,8 @@ def lineage(client: Any, run_id: str, max_depth: int = 100) -> tuple[list[Link],
     experiments: dict[str, str] = {}
     try:
         run = client.get_run(run_id)
-    except Exception:
-        raise UserError(f"run {run_id!r} not found in the tracking store") from None
+    except Exception as exc:
+        raise lookup_failure(exc, f"run {run_id!r}", None) from None
     links = [_link(client, run, experiments)]
     seen = {run_id}
     missing = None
@@ -89,7 +93,11 @@ def lineage(client: Any, run_id: str, max_depth: int = 100) -> tuple[list[Link],
         seen.add(parent)
         try:
             run = client.get_run(parent)
-        except Exception:
+        except Exception as exc:
+            if classify(exc) is not Failure.NOT_FOUND:
+                raise lookup_failure(
+                    exc, f"run {parent!r}, an ancestor of {run_id}", None
+                ) from None
             missing = parent
             break
         links.append(_link(client, run, experiments))

@@ -2,34 +2,43 @@
 
 The loop only steps the model and hands each step to its callbacks (:mod:`.callbacks`:
 logging, figures, evaluation, checkpoints, registration).  Rank 0 tracks (MLflow) and
-writes checkpoints; every rank trains on its slice of each global batch.  Values that
-turn NaN/inf stop the run before anything is saved, so the last checkpoint on disk is the
-last good one.  SIGTERM/SIGINT (SLURM's warning before the wall-clock limit) and
+writes checkpoints; every rank trains on its slice of each global batch.  A step's
+statistics stay on the device (:mod:`.step_stats`) and are read when a callback needs
+them - every log interval, and before anything is saved or evaluated - so values that
+turn NaN/inf stop the run before anything is saved: the last checkpoint on disk is the
+last good one.  Ranks are checked to hold identical parameters at the start and at every
+checkpoint.  SIGTERM/SIGINT (SLURM's warning before the wall-clock limit) and
 ``training.time_limit_s`` end the run with a checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import logging
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gensemble.api.model import StepContext
 from gensemble.core.config import Experiment
 from gensemble.core.errors import UserError
-from gensemble.core.tracking import Tracker, warn
+from gensemble.core.tracking import Tracker
 from gensemble.data.loader import StoreDataset, ThreadedLoader, check_quality, split_indices
 from gensemble.evaluation.runner import build_metrics
 from gensemble.training import callbacks as cb
 from gensemble.training import distributed as dist
 from gensemble.training.batch_sampler import GlobalBatchSampler
 from gensemble.training.checkpointing import Checkpointer
+from gensemble.training.optim import apply_schedule
 from gensemble.training.run_tracking import leave_for_sync, start_run
 from gensemble.training.setup import build_state, open_store, pick_device
+from gensemble.training.step_stats import StatsAccumulator, non_finite
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,6 +108,9 @@ class Trainer:
         self.ckpt = Checkpointer(
             exp, self.store, self.normalizer, self.shape, self.info.world, t.keep_checkpoints
         )
+        dist.check_consistency(self.state.model, self.info, "at the start")
+        self.stats = StatsAccumulator()
+        self.amp_dtype = torch.bfloat16 if t.amp and self.device.type == "cuda" else None
         self.tracker: Tracker | None = None
         self.last_eval: dict[str, float] = {}
         self.callbacks: list[cb.Callback] = [
@@ -141,24 +153,36 @@ class Trainer:
             disable=not self.info.is_main,
         )
 
-    def _step(self, real: Any, step: int) -> dict[str, float]:
+    def _step(self, real: Any, step: int) -> None:
+        t = self.exp.training
         ctx = StepContext(
             step=step,
             rand=self.state.rand,
-            global_batch=self.exp.training.batch_size,
+            global_batch=t.batch_size,
             sync=lambda m: dist.sync_grads(m, self.info),
             reduce=lambda x: dist.reduce_sum(x, self.info),
-            amp=self.exp.training.amp,
+            amp_dtype=self.amp_dtype,
+            grad_clip=t.optimizer.grad_clip,
         )
-        logs = self.state.model.train_step(real, ctx, self.state.optimizers)
-        bad = {k: v for k, v in logs.items() if not math.isfinite(v)}
+        apply_schedule(self.state.optimizers, t.optimizer, step, t.steps)
+        self.stats.add(self.state.model.train_step(real, ctx, self.state.optimizers), step)
+
+    def read_stats(self, step: int) -> dict[str, float]:
+        """The means of the statistics since the last read (one host synchronisation);
+        refuses to go on when one of them is NaN/inf, before anything is saved."""
+        first = self.stats.first_step
+        logs = self.stats.read()
+        bad = non_finite(logs)
         if bad:
             last = self.ckpt.last_path or "none (no checkpoint written yet)"
             detail = ", ".join(f"{k}={v}" for k, v in bad.items())
+            span = f"step {step}" if first in (None, step - 1) else f"steps {first + 1}-{step}"
             raise UserError(
-                f"training diverged at step {step} ({detail}); the last good checkpoint is "
+                f"training diverged in {span} ({detail}); the last good checkpoint is "
                 f"{last}; {self.state.model.divergence_hint()}"
             )
+        for name, opt in self.state.optimizers.items():
+            logs[f"lr_{name}"] = opt.param_groups[0]["lr"]
         return logs
 
     def _show(self, logs: dict[str, float]) -> str:
@@ -176,15 +200,23 @@ class Trainer:
                 for c in self.callbacks:
                     c.on_start(self)
                 while state.step < t.steps:
-                    logs = self._step(next(batches).to(self.device, non_blocking=True), state.step)
+                    self._step(next(batches).to(self.device, non_blocking=True), state.step)
                     state.step += 1
                     state.images_seen += t.batch_size
-                    bar.update(task, completed=state.step, info=self._show(logs))
+                    stopping = flag.reason or (t.time_limit_s and time.time() - t0 > t.time_limit_s)
+                    logs: dict[str, float] = {}
+                    if stopping or any(c.needs_stats(self, state.step) for c in self.callbacks):
+                        logs = self.read_stats(state.step)
+                        bar.update(task, info=self._show(logs))
+                    bar.update(task, completed=state.step)
                     for c in self.callbacks:
                         c.on_step(self, state.step, logs)
-                    if flag.reason or (t.time_limit_s and time.time() - t0 > t.time_limit_s):
+                    if stopping:
                         stopped = flag.reason or "time limit"
                         break
+            if self.stats.pending:  # nothing unchecked is saved
+                self.read_stats(state.step)
+            dist.check_consistency(state.model, self.info, f"at step {state.step}")
             if self.info.is_main:
                 self.ckpt.save(state.step, state)
                 if self.tracker:  # an outage: give the server a chance before the end
@@ -203,9 +235,9 @@ class Trainer:
                 dist.barrier(self.info)
             dist.shutdown(self.info)
         if stopped != "finished" and self.info.is_main:
-            warn(
+            LOG.warning(
                 f"stopped at step {state.step} ({stopped}); "
-                f"resume with --resume {self.ckpt.run_id or self.ckpt.last_path}"
+                f"resume from {self.ckpt.run_id or self.ckpt.last_path}"
             )
         return TrainResult(
             self.ckpt.run_id,

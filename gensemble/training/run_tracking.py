@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,15 @@ import numpy as np
 
 from gensemble.core.config import Experiment, flatten, offline_store_uri
 from gensemble.core.errors import UserError
-from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_OFFLINE, Tracker, warn
+from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_OFFLINE, Tracker
 from gensemble.inference.resolve import TAG_RUN_DIR
 from gensemble.sync.run_replay import PENDING_FILE, TRACKING_FILE
 from gensemble.training import lineage
 from gensemble.training.checkpointing import Checkpointer
 from gensemble.training.distributed import DistInfo
 from gensemble.training.setup import TrainState
+
+LOG = logging.getLogger(__name__)
 
 
 def start_run(
@@ -74,7 +77,7 @@ def leave_for_sync(exp: Experiment, ckpt: Checkpointer, status: str, stopped: st
         register = {"name": name, "which": "best" if ckpt.best_path else "last"}
     pending = {"status": status, "register": register}
     (ckpt.run_dir / PENDING_FILE).write_text(json.dumps(pending, indent=1))
-    warn(
+    LOG.warning(
         f"the tracking store was unreachable at the end of run {ckpt.run_id}; everything is "
         f"kept in {ckpt.run_dir}: run `gensemble sync {ckpt.run_dir}` when it is back"
     )
@@ -130,7 +133,9 @@ def open_tracker(exp: Experiment, resuming: bool) -> tuple[Tracker, dict[str, st
         tracker.check()
     except UserError as exc:
         local = offline_uri(exp)
-        warn(f"{exc}; logging offline to {local} (later: gensemble sync {local} {tracker.uri})")
+        LOG.warning(
+            f"{exc}; logging offline to {local} (later: gensemble sync {local} {tracker.uri})"
+        )
         return Tracker(local, t.experiment), {TAG_OFFLINE: tracker.uri}
     return tracker, {}
 

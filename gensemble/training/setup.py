@@ -7,7 +7,7 @@ checkpoint (``--resume``, exact: model, optimisers, batch RNG, step).
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from gensemble.inference.resolve import resolve_checkpoint
 from gensemble.training import transfer
 from gensemble.training.checkpointing import restore
 from gensemble.training.distributed import DistInfo, broadcast_module
+from gensemble.training.optim import remember_base_lr
+
+LOG = logging.getLogger(__name__)
 
 
 def pick_device(name: str, info: DistInfo) -> torch.device:
@@ -59,7 +62,7 @@ def open_store(exp: Experiment) -> Store:
         tuple(domain.grid().shape),
         f"domain {exp.domain.name} with the experiment's options",
         f"set domain.options to the store's {store.domain_options} or prepare the store "
-        "with the same --opt values",
+        "with the same domain options",
     )
     return store
 
@@ -116,7 +119,7 @@ def build_state(
         report = transfer.initialise(model, exp, variables, shape)
         if info.is_main:
             for line in transfer.summary_lines(report, exp.domain.name):
-                print(line, file=sys.stderr, flush=True)
+                LOG.info(line)
     if isinstance(model, StaticConditioned) and model.static_fields_used():
         fields = static() if static is not None else {}
         missing = [n for n in model.static_fields_used() if n not in fields]
@@ -129,12 +132,10 @@ def build_state(
         model.set_static_fields(fields)
     model.to(device)
     if t.compile and not model.compile_networks(t.compile_backend, training=True):
-        print(
-            f"warning: {exp.architecture.name} cannot be compiled; training uncompiled",
-            file=sys.stderr,
-        )
-    optimizers = model.make_optimizers()
+        LOG.warning("%s cannot be compiled; training uncompiled", exp.architecture.name)
+    optimizers = model.make_optimizers(t.optimizer.kind, t.optimizer.weight_decay)
     transfer.scale_transferred_lr(optimizers, model, report)
+    remember_base_lr(optimizers)
     rand = BatchRandom(t.seed + 1, info.rank, info.world, device)
     state = TrainState(model, optimizers, rand, init_report=report, resumed_from=resumed)
     if resumed is not None:

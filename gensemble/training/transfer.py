@@ -24,6 +24,7 @@ parameters) and printed.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ from gensemble.inference.checkpoint_io import load_checkpoint, model_tensors
 from gensemble.inference.loaded import build_model, check_functional_options
 from gensemble.inference.metadata import CheckpointMeta
 from gensemble.inference.resolve import resolve_checkpoint
+
+LOG = logging.getLogger(__name__)
 
 
 def layout_of(arch: str, options: dict[str, Any], shape: list[int]) -> GenerativeModel:

@@ -97,14 +97,13 @@ def test_v1_migration_moves_optimiser_settings_and_freezing() -> None:
 
 
 def test_old_experiment_files_still_work_with_a_warning(
-    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     exp = build_experiment(
         {"training": {"lr_g": 0.001}, "init": {"from": "x", "freeze_g_blocks": 1}}, "old.yaml"
     )
     assert exp.architecture.options["lr_g"] == 0.001 and exp.init.freeze == ["g_block:1"]
-    err = capsys.readouterr().err
-    assert "old.yaml: training.lr_g is now architecture.options.lr_g" in err
+    assert "old.yaml: training.lr_g is now architecture.options.lr_g" in caplog.text
 
 
 def test_metadata_also_reads_like_the_old_dict() -> None:

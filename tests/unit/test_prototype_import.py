@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gensemble.core.errors import UserError
+from gensemble.plugins.architectures.gan.layers import fir_2d
 from gensemble.plugins.architectures.stylegan2 import prototype
-from gensemble.plugins.architectures.stylegan2.layers import fir_2d, upsample2x, upsample_fir
+from gensemble.plugins.architectures.stylegan2.layers import upsample2x, upsample_fir
 from gensemble.plugins.architectures.stylegan2.plugin import StyleGAN2
 from tests import rosinality_reference as ref
 

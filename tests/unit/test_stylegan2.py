@@ -7,12 +7,9 @@ import torch
 
 from gensemble.api.model import BatchRandom, StepContext
 from gensemble.core.registry import get_registry
-from gensemble.plugins.architectures.stylegan2.augment import augment
-from gensemble.plugins.architectures.stylegan2.layers import (
-    ModulatedConv2d,
-    downsample2x,
-    upsample2x,
-)
+from gensemble.plugins.architectures.gan.augment import augment
+from gensemble.plugins.architectures.gan.layers import downsample2x
+from gensemble.plugins.architectures.stylegan2.layers import ModulatedConv2d, upsample2x
 
 TINY = {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 256, "channel_max": 16}
 

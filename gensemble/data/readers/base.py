@@ -3,15 +3,18 @@ registered reader plugins (like xarray's backends: each says whether it can open
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gensemble.core.errors import UserError
+from gensemble.core.errors import DataError, UserError
 from gensemble.data.grid import Grid
 from gensemble.data.regrid import PointSource
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,5 +86,5 @@ def open_source(path: Path, fmt: str = "auto", **kwargs: object) -> RawSource:
         reader = next((r for r in readers if r.can_open(path)), None)
         if reader is None:
             names = ", ".join(r.name for r in readers)
-            raise UserError(f"{path}: cannot tell the file format (use --format {names})")
+            raise DataError(f"{path}: cannot tell the file format (name one of: {names})", "format")
     return reader.open(path, **kwargs)

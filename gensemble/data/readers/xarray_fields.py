@@ -7,6 +7,7 @@ have a vertical dimension (ERA5 ``t`` at 850 hPa → ``t850``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from gensemble.data.readers.base import RawSource, SampleBatch
 from gensemble.data.regrid import PointSource
 from gensemble.data.variables import Variable, known_variables
 from gensemble.data.wind import grid_x_axis_angle, rotate_to_earth
+
+LOG = logging.getLogger(__name__)
 
 TIME_DIMS = ("time", "valid_time", "step")
 MEMBER_DIMS = ("number", "ensemble_member", "member", "realization")

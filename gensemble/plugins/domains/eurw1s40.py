@@ -8,11 +8,15 @@ window covering metropolitan France and Corsica.
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import Field
 
 from gensemble.core.hookspecs import hookimpl
 from gensemble.data.domain_base import CropOptions, CroppedGridDomain
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 EURW1S40 = dict(x0=-12.0, y0=37.5, dx=0.025, dy=0.025, nx=1121, ny=717)
 

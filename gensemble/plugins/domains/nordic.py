@@ -8,6 +8,7 @@ Norway/Sweden centred near 60°N 10.5°E.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import pyproj
@@ -16,6 +17,8 @@ from pydantic import Field
 from gensemble.core.hookspecs import hookimpl
 from gensemble.data.domain_base import CropOptions, CroppedGridDomain
 from gensemble.data.grid import Grid
+
+LOG = logging.getLogger(__name__)
 
 MEPS_X0, MEPS_Y0, MEPS_STEP, MEPS_NX, MEPS_NY = -1060084.0, -1332518.0, 2500.0, 949, 1069
 

@@ -7,8 +7,12 @@ Two South-East France cases fall inside the prototype's AROME-EPS training perio
 
 from __future__ import annotations
 
+import logging
+
 from gensemble.api.events import Event, Threshold, box
 from gensemble.core.hookspecs import hookimpl
+
+LOG = logging.getLogger(__name__)
 
 RAIN_24H = (Threshold("rr", 100.0, "mm", 24.0), Threshold("rr", 200.0, "mm", 24.0))
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from pydantic import Field
 
 from gensemble.api.plugins import PluginOptions
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 
 def default_thresholds(variables: list[str]) -> dict[str, list[float]]:

@@ -17,6 +17,8 @@ Reported: the map per variable and the mean |L_real - L_fake| in km.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from pydantic import Field
 
@@ -26,6 +28,8 @@ from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def length_scale_map(x: torch.Tensor, dx: float, chunk: int = 256) -> torch.Tensor:

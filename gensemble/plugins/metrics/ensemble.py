@@ -20,6 +20,7 @@ rather than O(M^2):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -39,6 +40,8 @@ from gensemble.plugins.metrics._common import (
     thresholds_for,
     with_wind_speed,
 )
+
+LOG = logging.getLogger(__name__)
 
 _CELLS = 1 << 24  # sorted members x observations handled at once
 

@@ -10,6 +10,7 @@ a model without one gets the score undefined, with the reason.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -20,6 +21,8 @@ from gensemble.api.plugins import MetricPlugin, PluginOptions
 from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 class EquivarianceOptions(PluginOptions):

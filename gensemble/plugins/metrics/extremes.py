@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -21,6 +22,8 @@ from gensemble.plugins.metrics._common import (
     thresholds_for,
     with_wind_speed,
 )
+
+LOG = logging.getLogger(__name__)
 
 
 class Exceedance(MetricPlugin):

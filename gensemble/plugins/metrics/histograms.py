@@ -8,6 +8,7 @@ it go to the edge bins); the distance is the total variation 0.5 * sum |p - q|, 
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
 import torch
@@ -19,6 +20,8 @@ from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def _edges(values: torch.Tensor, bins: int) -> torch.Tensor:

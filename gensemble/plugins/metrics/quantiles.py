@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from pydantic import Field
 
@@ -11,6 +13,8 @@ from gensemble.evaluation import figures
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, quantiles_sorted, sorted_columns
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def quantile_maps(x: torch.Tensor, qs: list[float], block: int = 65536) -> torch.Tensor:

@@ -15,6 +15,7 @@ has power carry no information and are skipped.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -33,6 +34,8 @@ from gensemble.evaluation.ops import (
     radial_index_fft,
 )
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def dct_spectrum(

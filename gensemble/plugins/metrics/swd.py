@@ -19,6 +19,8 @@ Choices (documented because published variants differ):
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from pydantic import Field
 
@@ -27,6 +29,8 @@ from gensemble.core.hookspecs import hookimpl
 from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
 from gensemble.evaluation.result import MetricResult
+
+LOG = logging.getLogger(__name__)
 
 
 def _down_last(x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ variable, in the variable's units.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from pydantic import Field
 
@@ -18,6 +20,8 @@ from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
 from gensemble.evaluation.result import MetricResult
 from gensemble.plugins.metrics._common import center_crop
+
+LOG = logging.getLogger(__name__)
 
 
 def w1_map(real: torch.Tensor, fake: torch.Tensor, block: int = 65536) -> torch.Tensor:

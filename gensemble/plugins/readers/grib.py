@@ -18,6 +18,8 @@ from gensemble.core.hookspecs import hookimpl
 from gensemble.data.readers.base import RawSource, has_magic
 from gensemble.data.readers.xarray_fields import dataset_to_source
 
+LOG = logging.getLogger(__name__)
+
 
 def validate_grib(path: Path) -> int:
     """Decode every message; return the count or raise ``UserError`` at the first bad one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import xarray as xr
@@ -11,6 +12,8 @@ from gensemble.core.errors import UserError, one_line
 from gensemble.core.hookspecs import hookimpl
 from gensemble.data.readers.base import RawSource, has_magic
 from gensemble.data.readers.xarray_fields import dataset_to_source
+
+LOG = logging.getLogger(__name__)
 
 
 def open_netcdf(path: Path) -> RawSource:

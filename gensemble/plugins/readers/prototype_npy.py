@@ -9,6 +9,7 @@ checked against the domain.  Files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from gensemble.core.errors import UserError
 from gensemble.core.hookspecs import hookimpl
 from gensemble.data.prototype_format import PROTOTYPE_CHANNELS
 from gensemble.data.readers.base import RawSource, SampleBatch
+
+LOG = logging.getLogger(__name__)
 
 REQUIRED = ("Name", "Date", "LeadTime", "Member")
 

@@ -3,8 +3,12 @@ met.no netCDF, ECMWF GRIB and the Météo-France prototype."""
 
 from __future__ import annotations
 
+import logging
+
 from gensemble.api.variables import Variable
 from gensemble.core.hookspecs import hookimpl
+
+LOG = logging.getLogger(__name__)
 
 WIND = ("wind10m",)
 BUILTIN = (

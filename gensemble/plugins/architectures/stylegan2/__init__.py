@@ -1,6 +1,10 @@
 """StyleGAN2 architecture plugin (Karras et al. 2020), written from the papers."""
 
+import logging
+
 from gensemble.core.hookspecs import hookimpl
+
+LOG = logging.getLogger(__name__)
 
 
 @hookimpl

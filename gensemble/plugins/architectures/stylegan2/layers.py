@@ -27,62 +27,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SQRT2 = math.sqrt(2.0)
+from gensemble.plugins.architectures.gan.layers import EqualLinear, depthwise_kernel, fir_2d
 
-
-def lrelu(x: torch.Tensor) -> torch.Tensor:
-    """Leaky ReLU (0.2) with the gain sqrt(2) that keeps the variance at one."""
-    return F.leaky_relu(x, 0.2) * SQRT2
-
-
-class EqualLinear(nn.Module):
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        bias_init: float = 0.0,
-        lr_mul: float = 1.0,
-        activate: bool = False,
-    ) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
-        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
-        self.scale = lr_mul / math.sqrt(in_dim)
-        self.lr_mul = lr_mul
-        self.activate = activate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
-        return lrelu(y) if self.activate else y
-
-
-class EqualConv2d(nn.Module):
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        kernel: int,
-        bias: bool = True,
-        stride: int = 1,
-        padding: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
-        self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
-        self.padding = kernel // 2 if padding is None else padding
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(
-            x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding
-        )
+LOG = logging.getLogger(__name__)
 
 
 def upsample2x(x: torch.Tensor, edges: str = "replicate") -> torch.Tensor:
@@ -95,28 +49,6 @@ def upsample2x(x: torch.Tensor, edges: str = "replicate") -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-def fir_2d(gain: float = 1.0) -> torch.Tensor:
-    """The 4x4 [1, 3, 3, 1] x [1, 3, 3, 1] filter with sum ``gain`` (4 where it follows
-    zero insertion), as the prototype stores its resampling kernels."""
-    g = torch.tensor([1.0, 3.0, 3.0, 1.0])
-    return torch.outer(g, g) * (gain / 64.0)
-
-
-def _depthwise(k: torch.Tensor, channels: int, like: torch.Tensor) -> torch.Tensor:
-    return k.to(device=like.device, dtype=like.dtype).expand(channels, 1, *k.shape).contiguous()
-
-
-def fir_blur(
-    x: torch.Tensor, pad0: int, pad1: int, kernel: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Convolution with a 2-D FIR ``kernel`` (default the [1, 3, 3, 1] low-pass) on a
-    zero-padded field: (H, W) -> (H + pad0 + pad1 - kh + 1, ...); the prototype's blur
-    before a stride-2 convolution (a true convolution: the kernel is flipped)."""
-    k = fir_2d() if kernel is None else kernel.flip(0, 1)
-    c = x.shape[1]
-    return F.conv2d(F.pad(x, (pad0, pad1, pad0, pad1)), _depthwise(k, c, x), groups=c)
-
-
 def upsample_fir(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """x2 up-sampling by zero insertion and a 4x4 FIR ``kernel`` (stored with its gain),
     zero outside the field: the prototype's skip up-sampling, (H, W) -> (2H, 2W).
@@ -124,7 +56,7 @@ def upsample_fir(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     Zero insertion then the kernel is a stride-2 transposed convolution with it; the
     prototype's padding (2, 1) keeps outputs 1 .. 2H of the transposed result."""
     c = x.shape[1]
-    y = F.conv_transpose2d(x, _depthwise(kernel, c, x), stride=2, groups=c)
+    y = F.conv_transpose2d(x, depthwise_kernel(kernel, c, x), stride=2, groups=c)
     return y[..., 1:-1, 1:-1]
 
 
@@ -143,23 +75,12 @@ def upconv_transposed(
     (B, in, H, W) -> (B, out, 2H, 2W), zero outside the field."""
     t = F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), stride=2)  # 2H+1 x 2W+1
     out = weight.shape[0]
-    k = fir_up_kernel(out, t.dtype, t.device) if fir is None else _depthwise(fir.flip(0, 1), out, t)
+    k = (
+        fir_up_kernel(out, t.dtype, t.device)
+        if fir is None
+        else depthwise_kernel(fir.flip(0, 1), out, t)
+    )
     return F.conv2d(t, k, padding=1, groups=out)
-
-
-def _down_last(x: torch.Tensor, edges: str) -> torch.Tensor:
-    if edges == "zero":
-        p = F.pad(x, (1, 1))
-    else:
-        p = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # edges replicated
-    n = x.shape[-1] // 2
-    taps = [p[..., k : k + 2 * n : 2] for k in range(4)]
-    return (taps[0] + taps[3] + 3.0 * (taps[1] + taps[2])) / 8.0
-
-
-def downsample2x(x: torch.Tensor, edges: str = "replicate") -> torch.Tensor:
-    """/2 with the [1, 3, 3, 1] FIR filter (even sizes), edges replicated or zero."""
-    return _down_last(_down_last(x, edges).transpose(-1, -2), edges).transpose(-1, -2)
 
 
 class ModulatedConv2d(nn.Module):

@@ -1,34 +1,33 @@
-"""StyleGAN2 training: losses, lazy regularisation, EMA, style mixing, generation.
+"""StyleGAN2 (Karras et al. 2020) in the shared GAN step: its generator with noise
+inputs, path-length regularisation every ``pl_interval`` G steps, optional ADA-style
+augmentation in front of the discriminator, compiled networks, and latent access.
 
-Losses (Karras et al. 2020): non-saturating logistic for G and D; R1 on reals every
-``r1_interval`` D steps and path-length regularisation every ``pl_interval`` G steps, each
-multiplied by its interval (lazy regularisation), with Adam's learning rate and betas
-rescaled by interval / (interval + 1) as in the paper's appendix B.
+The losses, R1, lazy regularisation, AMP, gradient sync and the EMA generator are the
+shared step's (:mod:`..gan.step`).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Sequence
 
 import torch
 
-from gensemble.api.capabilities import ChannelLayer, LatentAccess, NoiseMode, Transferable
-from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
+from gensemble.api.capabilities import ChannelLayer, NoiseMode
+from gensemble.api.model import StepContext, StepStats
 from gensemble.core.errors import UserError
-from gensemble.plugins.architectures.gan_losses import (
-    d_logistic,
-    g_nonsaturating,
-    lazy_adam,
-    r1_penalty,
-)
-from gensemble.plugins.architectures.style_shared import StyleGANShared
-from gensemble.plugins.architectures.stylegan2.augment import adapt_probability, augment
-from gensemble.plugins.architectures.stylegan2.networks import Discriminator, Generator
+from gensemble.plugins.architectures.gan.augment import adapt_probability, augment
+from gensemble.plugins.architectures.gan.discriminator import Discriminator
+from gensemble.plugins.architectures.gan.step import GANSettings
+from gensemble.plugins.architectures.gan.style_model import StyleGANModel
+from gensemble.plugins.architectures.stylegan2.networks import Generator
+
+LOG = logging.getLogger(__name__)
 
 
-class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess):
+class StyleGAN2Model(StyleGANModel):
     architecture = "stylegan2"
 
     def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
@@ -70,19 +69,13 @@ class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess
         self.register_buffer("pl_mean", torch.zeros(()))
         self.register_buffer("ada_p", torch.tensor(float(o.augment_p)))
 
-    # -- interface -------------------------------------------------------------------------
-    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+    # -- what the shared GAN step asks of stylegan2 ---------------------------------------
+    g_reg_option = "pl_interval"
+
+    def gan_settings(self) -> GANSettings:
         o = self.options
-        return {
-            "G": lazy_adam(list(self.G.parameters()), o.lr_g, o.betas, o.pl_interval),
-            "D": lazy_adam(list(self.D.parameters()), o.lr_d, o.betas, o.r1_interval),
-        }
-
-    def progress_keys(self) -> tuple[str, ...]:
-        return ("loss_G", "loss_D")
-
-    def divergence_hint(self) -> str:
-        return "lower architecture.options.lr_g/lr_d or raise architecture.options.r1_gamma"
+        pl = o.pl_interval if o.pl_weight > 0 else 0
+        return GANSettings(pl, o.r1_gamma, o.r1_interval, o.ema_kimg, o.ema_rampup)
 
     def channel_layers(self) -> dict[str, ChannelLayer]:
         out = {}
@@ -118,29 +111,15 @@ class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess
         return groups
 
     # -- sampling ---------------------------------------------------------------------------
-    def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
-        z = ctx.rand.randn(batch, self.G.z_dim)
-        ws = self.G.ws_from_z(z)
-        if self.options.mixing_prob > 0:
-            z2 = ctx.rand.randn(batch, self.G.z_dim)
-            mix = ctx.rand.uniform() < self.options.mixing_prob
-            cutoff = 1 + int(ctx.rand.uniform() * (self.G.num_ws - 1))
-            if mix:
-                ws = ws.clone()
-                ws[:, cutoff:] = self.G.ws_from_z(z2)[:, cutoff:]
-        return ws
+    def generate(self, ws: torch.Tensor, ctx: StepContext, phase: str) -> torch.Tensor:
+        noise = self.G.draw_noise(ws.shape[0], ctx.rand, None, ws.device)
+        return self.G.synthesis(ws, noise)
 
-    def _fake(self, batch: int, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
-        ws = self._ws(batch, ctx)
-        noise = self.G.draw_noise(batch, ctx.rand, None, ws.device)
-        return self.G.synthesis(ws, noise), ws
-
-    def _d(self, x: torch.Tensor, ctx: StepContext, plain: bool = False) -> torch.Tensor:
+    def discriminate(self, x: torch.Tensor, ctx: StepContext, plain: bool = False) -> torch.Tensor:
         """D's logits; ``plain`` for the R1 penalty, whose double backward compiled graphs
         do not support."""
-        p = float(self.ada_p)
         if self.options.augment:
-            x = augment(x, p, ctx.rand)
+            x = augment(x, float(self.ada_p), ctx.rand)
         fast = self.__dict__.get("_compiled_d")
         return fast(x) if fast is not None and not plain else self.D(x)
 
@@ -158,76 +137,30 @@ class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess
             object.__setattr__(self, "_compiled_d", torch.compile(self.D, **opts))
         return True
 
-    def _autocast(self, ctx: StepContext, device: torch.device):  # noqa: ANN202
-        enabled = ctx.amp and device.type == "cuda"
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+    # -- regularisation and ADA -----------------------------------------------------------
+    def g_regularizer(self, batch: int, ctx: StepContext) -> tuple[torch.Tensor, StepStats]:
+        pl = self._path_length(batch, ctx)
+        return pl * self.options.pl_weight, {"reg_pl": pl.detach()}
 
-    # -- one step ---------------------------------------------------------------------------
-    def train_step(
-        self, real: torch.Tensor, ctx: StepContext, optimizers: dict[str, torch.optim.Optimizer]
-    ) -> dict[str, float]:
+    def after_iteration(self, ctx: StepContext, d_real: torch.Tensor, stats: StepStats) -> None:
         o = self.options
-        b = real.shape[0]
-        dev = real.device
-        logs: dict[str, float] = {}
-
-        # generator: main loss (+ lazy path-length regularisation)
-        self.enable_grad(self.D, False)
-        self.enable_grad(self.G, True)
-        opt_g = optimizers["G"]
-        opt_g.zero_grad(set_to_none=True)
-        with self._autocast(ctx, dev):
-            fake, ws = self._fake(b, ctx)
-            loss_g = g_nonsaturating(self._d(fake, ctx))
-        loss_g.backward()
-        logs["loss_G"] = float(loss_g.detach())
-        w_mean = ctx.reduce(ws[:, 0].detach().float().mean(0)) / ctx.rand.world
-        if o.pl_interval > 0 and o.pl_weight > 0 and ctx.step % o.pl_interval == 0:
-            pl = self._path_length(b, ctx)
-            (pl * o.pl_weight * o.pl_interval).backward()
-            logs["reg_pl"] = float(pl.detach())
-        ctx.sync(self.G)
-        opt_g.step()
-
-        # discriminator: main loss (+ lazy R1)
-        self.enable_grad(self.G, False)
-        self.enable_grad(self.D, True)
-        opt_d = optimizers["D"]
-        opt_d.zero_grad(set_to_none=True)
-        with self._autocast(ctx, dev):
-            with torch.no_grad():
-                fake, _ = self._fake(b, ctx)
-            d_fake = self._d(fake, ctx)
-            d_real = self._d(real, ctx)
-            loss_d = d_logistic(d_real, d_fake)
-        loss_d.backward()
-        logs["loss_D"] = float(loss_d.detach())
-        logs["D_real"] = float(d_real.detach().float().mean())
-        logs["D_fake"] = float(d_fake.detach().float().mean())
-        if o.r1_interval > 0 and o.r1_gamma > 0 and ctx.step % o.r1_interval == 0:
-            r1 = r1_penalty(lambda x: self._d(x, ctx, plain=True), real)
-            (r1 * (o.r1_gamma / 2) * o.r1_interval).backward()
-            logs["reg_r1"] = float(r1.detach())
-        ctx.sync(self.D)
-        opt_d.step()
-        self.enable_grad(self.G, True)
-
-        if o.augment and o.augment_target > 0:
-            signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
-            rt = float(signs) / ctx.global_batch
-            self.ada_p.fill_(
-                adapt_probability(
-                    float(self.ada_p), rt, ctx.global_batch, o.augment_target, o.augment_speed_kimg
-                )
+        if not (o.augment and o.augment_target > 0):
+            return
+        # ADA's feedback reads r_t on the host: one synchronisation per step, only with
+        # adaptive augmentation on
+        signs = ctx.reduce(d_real.detach().float().sign().sum().reshape(1))
+        rt = float(signs) / ctx.global_batch
+        self.ada_p.fill_(
+            adapt_probability(
+                float(self.ada_p), rt, ctx.global_batch, o.augment_target, o.augment_speed_kimg
             )
-            logs["augment_p"] = float(self.ada_p)
-        self._update_ema(ctx.global_batch, ctx.step, w_mean)
-        return logs
+        )
+        stats["augment_p"] = self.ada_p.detach().clone()
 
     def _path_length(self, batch: int, ctx: StepContext) -> torch.Tensor:
         """(|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW), a the running mean (decay 0.01)."""
         n = max(1, batch // self.options.pl_batch_shrink)
-        ws = self._ws(n, ctx)
+        ws = self.draw_ws(n, ctx)
         if not ws.requires_grad:  # frozen mapping network (transfer): differentiate at w
             ws = ws.detach().requires_grad_(True)
         noise = self.G.draw_noise(n, ctx.rand, None, ws.device)
@@ -241,7 +174,7 @@ class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess
         return (lengths - self.pl_mean).square().mean()
 
     @torch.no_grad()
-    def sample(
+    def sample_truncated(
         self,
         n: int,
         generator: torch.Generator,
@@ -255,9 +188,6 @@ class StyleGAN2Model(StyleGANShared, GenerativeModel, Transferable, LatentAccess
         return g.synthesis(ws, noise).float()
 
     # -- latent access (inversion, enrichment) ---------------------------------------------
-    def num_styles(self) -> int:
-        return self.G.num_ws
-
     def style_levels(self) -> list[tuple[int, int]]:
         # each block's convolutions take one row, its output layer the next; the last
         # output layer's row is the extra final one, at the finest level

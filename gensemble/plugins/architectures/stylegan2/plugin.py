@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,8 @@ from gensemble.api.plugins import ArchitecturePlugin, ForeignWeights, PluginOpti
 from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.stylegan2 import prototype
 from gensemble.plugins.architectures.stylegan2.model import StyleGAN2Model
+
+LOG = logging.getLogger(__name__)
 
 
 class StyleGAN2Options(PluginOptions):

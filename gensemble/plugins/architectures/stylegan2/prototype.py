@@ -19,6 +19,7 @@ would use (the same function, the kernel mirrored).
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 import torch
 
 from gensemble.core.errors import UserError
+
+LOG = logging.getLogger(__name__)
 
 FORMAT = "meteofrance-prototype"
 

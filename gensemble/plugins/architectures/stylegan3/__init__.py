@@ -1,7 +1,11 @@
 """StyleGAN3-style alias-free architecture plugin (Karras et al. 2021), written from the
 paper, with Triton kernels tested against exact references."""
 
+import logging
+
 from gensemble.core.hookspecs import hookimpl
+
+LOG = logging.getLogger(__name__)
 
 
 @hookimpl

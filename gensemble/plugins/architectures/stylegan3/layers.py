@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -26,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gensemble.plugins.architectures.stylegan2.layers import EqualLinear
+from gensemble.plugins.architectures.gan.layers import EqualLinear
 from gensemble.plugins.architectures.stylegan3.kernels.filtered_lrelu import filtered_lrelu
 from gensemble.plugins.architectures.stylegan3.schedule import LayerSpec, lowpass
+
+LOG = logging.getLogger(__name__)
 
 
 def centred_grid(size: tuple[int, int], rate: float) -> torch.Tensor:
@@ -137,8 +140,10 @@ class AliasFreeLayer(nn.Module):
         x: torch.Tensor,
         w: torch.Tensor,
         static: torch.Tensor | None = None,
-        track_magnitudes: bool = False,
+        magnitude_beta: float | None = None,
     ) -> torch.Tensor:
+        """One layer; ``magnitude_beta`` (training) moves the input-magnitude EMA towards
+        this batch's mean square by 1 - beta."""
         spec = self.spec
         if static is not None and self.static is not None:
             grid = self.static_grid[None].expand(static.shape[0], -1, -1, -1).to(static)
@@ -146,9 +151,10 @@ class AliasFreeLayer(nn.Module):
                 static, grid, mode="bilinear", padding_mode="border", align_corners=False
             )
             x = x + self.static(at.to(x.dtype))
-        if track_magnitudes:
+        if magnitude_beta is not None:
             with torch.no_grad():
-                self.magnitude_ema.lerp_(x.detach().float().square().mean(), 1 - 0.999)
+                m = self.magnitude_ema
+                m.lerp_(x.detach().float().square().mean().to(m.dtype), 1 - magnitude_beta)
         styles = self.affine(w)  # (n, in)
         fan_in = spec.in_channels * spec.kernel**2
         weight = self.weight / math.sqrt(fan_in)

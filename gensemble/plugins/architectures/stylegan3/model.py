@@ -1,39 +1,30 @@
-"""StyleGAN3 training: the alias-free generator against StyleGAN2's residual discriminator
-(the paper keeps it), non-saturating logistic losses and lazy R1 (no path length, no
-style mixing by default), the EMA generator with its magnitude EMAs.
+"""StyleGAN3 (Karras et al. 2021) in the shared GAN step: the alias-free generator against
+the shared residual discriminator (the paper keeps StyleGAN2's), lazy R1 and no path
+length, no style mixing by default, input-magnitude EMAs with a batch-size-tied decay, and
+for config R the paper's blur of D's inputs, faded out over the first images.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 
 import torch
 
-from gensemble.api.capabilities import (
-    ChannelLayer,
-    InputTransform,
-    LatentAccess,
-    NoiseMode,
-    StaticConditioned,
-    Transferable,
-)
-from gensemble.api.model import GenerativeModel, OptimizerSpec, StepContext
-from gensemble.plugins.architectures.gan_losses import (
-    d_logistic,
-    g_nonsaturating,
-    lazy_adam,
-    r1_penalty,
-)
-from gensemble.plugins.architectures.style_shared import StyleGANShared
-from gensemble.plugins.architectures.stylegan2.networks import Discriminator
+from gensemble.api.capabilities import ChannelLayer, InputTransform, NoiseMode, StaticConditioned
+from gensemble.api.model import StepContext
+from gensemble.plugins.architectures.gan.discriminator import Discriminator
+from gensemble.plugins.architectures.gan.layers import gaussian_blur
+from gensemble.plugins.architectures.gan.step import GANSettings
+from gensemble.plugins.architectures.gan.style_model import StyleGANModel
 from gensemble.plugins.architectures.stylegan3.layers import static_stack
 from gensemble.plugins.architectures.stylegan3.networks import Generator3
 
+LOG = logging.getLogger(__name__)
 
-class StyleGAN3Model(
-    StyleGANShared, GenerativeModel, Transferable, LatentAccess, InputTransform, StaticConditioned
-):
+
+class StyleGAN3Model(StyleGANModel, InputTransform, StaticConditioned):
     architecture = "stylegan3"
 
     def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
@@ -45,69 +36,35 @@ class StyleGAN3Model(
         )
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
 
-    # -- interface -------------------------------------------------------------------------
-    def optimizer_specs(self) -> dict[str, OptimizerSpec]:
+    # -- what the shared GAN step asks of stylegan3 ----------------------------------------
+    def gan_settings(self) -> GANSettings:
         o = self.options
-        return {
-            "G": lazy_adam(list(self.G.parameters()), o.lr_g, o.betas, 0),
-            "D": lazy_adam(list(self.D.parameters()), o.lr_d, o.betas, o.r1_interval),
-        }
+        return GANSettings(0, o.r1_gamma, o.r1_interval, o.ema_kimg, o.ema_rampup, o.w_avg_beta)
 
-    def progress_keys(self) -> tuple[str, ...]:
-        return ("loss_G", "loss_D")
+    def generate(self, ws: torch.Tensor, ctx: StepContext, phase: str) -> torch.Tensor:
+        # the input gains follow the G pass's magnitudes, with a decay per step tied to the
+        # batch size (half-life magnitude_ema_kimg thousand images) where it is set
+        kimg = self.options.magnitude_ema_kimg
+        beta = 0.999 if kimg is None else 0.5 ** (ctx.global_batch / (kimg * 1000))
+        return self.G.synthesis(ws, track_magnitudes=phase == "G_main", magnitude_beta=beta)
 
-    def divergence_hint(self) -> str:
-        return "lower architecture.options.lr_g/lr_d or raise architecture.options.r1_gamma"
-
-    def _ws(self, batch: int, ctx: StepContext) -> torch.Tensor:
-        ws = self.G.ws_from_z(ctx.rand.randn(batch, self.G.z_dim))
-        if self.options.mixing_prob > 0 and ctx.rand.uniform() < self.options.mixing_prob:
-            cutoff = 1 + int(ctx.rand.uniform() * (self.G.num_ws - 1))
-            ws = ws.clone()
-            ws[:, cutoff:] = self.G.ws_from_z(ctx.rand.randn(batch, self.G.z_dim))[:, cutoff:]
-        return ws
-
-    def train_step(
-        self, real: torch.Tensor, ctx: StepContext, optimizers: dict[str, torch.optim.Optimizer]
-    ) -> dict[str, float]:
+    def d_blur_sigma(self, ctx: StepContext) -> float:
+        """The blur of what D sees at this step: sigma_0 (1 - images / fade), at least 0
+        (the paper's ramp for config R, which keeps D from locking onto early aliasing)."""
         o = self.options
-        b = real.shape[0]
-        logs: dict[str, float] = {}
-        self.enable_grad(self.D, False)
-        self.enable_grad(self.G, True)
-        optimizers["G"].zero_grad(set_to_none=True)
-        ws = self._ws(b, ctx)
-        fake = self.G.synthesis(ws, track_magnitudes=True)
-        loss_g = g_nonsaturating(self.D(fake))
-        loss_g.backward()
-        logs["loss_G"] = float(loss_g.detach())
-        w_mean = ctx.reduce(ws[:, 0].detach().float().mean(0)) / ctx.rand.world
-        ctx.sync(self.G)
-        optimizers["G"].step()
+        sigma0 = o.d_blur_sigma if o.d_blur_sigma is not None else (10.0 if o.config == "R" else 0)
+        fade_kimg = o.d_blur_fade_kimg or 200 * ctx.global_batch / 32
+        images = ctx.step * ctx.global_batch
+        return sigma0 * max(0.0, 1.0 - images / (fade_kimg * 1000))
 
-        self.enable_grad(self.G, False)
-        self.enable_grad(self.D, True)
-        optimizers["D"].zero_grad(set_to_none=True)
-        with torch.no_grad():
-            fake = self.G.synthesis(self._ws(b, ctx))
-        d_fake, d_real = self.D(fake), self.D(real)
-        loss_d = d_logistic(d_real, d_fake)
-        loss_d.backward()
-        logs["loss_D"] = float(loss_d.detach())
-        logs["D_real"] = float(d_real.detach().mean())
-        logs["D_fake"] = float(d_fake.detach().mean())
-        if o.r1_interval > 0 and o.r1_gamma > 0 and ctx.step % o.r1_interval == 0:
-            r1 = r1_penalty(self.D, real)
-            (r1 * (o.r1_gamma / 2) * o.r1_interval).backward()
-            logs["reg_r1"] = float(r1.detach())
-        ctx.sync(self.D)
-        optimizers["D"].step()
-        self.enable_grad(self.G, True)
-        self._update_ema(ctx.global_batch, ctx.step, w_mean)
-        return logs
+    def discriminate(self, x: torch.Tensor, ctx: StepContext, plain: bool = False) -> torch.Tensor:
+        sigma = self.d_blur_sigma(ctx)
+        if sigma * 3 >= 1:  # at least one tap either side
+            x = gaussian_blur(x, sigma)
+        return self.D(x)
 
     @torch.no_grad()
-    def sample(
+    def sample_truncated(
         self,
         n: int,
         generator: torch.Generator,
@@ -151,9 +108,6 @@ class StyleGAN3Model(
         return groups
 
     # -- latent access ------------------------------------------------------------------------
-    def num_styles(self) -> int:
-        return self.G.num_ws
-
     def style_levels(self) -> list[tuple[int, int]]:
         return [tuple(self.G.schedule.input_size)] + [
             tuple(spec.in_size) for spec in self.G.schedule.layers

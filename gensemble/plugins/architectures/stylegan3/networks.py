@@ -7,12 +7,16 @@ No noise inputs (they are absolute-position cues the paper removes).
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
-from gensemble.plugins.architectures.stylegan2.networks import MappingNetwork
+from gensemble.plugins.architectures.gan.mapping import MappingNetwork
 from gensemble.plugins.architectures.stylegan3.layers import AliasFreeLayer, FourierInput
 from gensemble.plugins.architectures.stylegan3.schedule import build_schedule
+
+LOG = logging.getLogger(__name__)
 
 
 class Generator3(nn.Module):
@@ -54,11 +58,16 @@ class Generator3(nn.Module):
             w = self.mapping.w_avg.to(w) + truncation * (w - self.mapping.w_avg.to(w))
         return w.unsqueeze(1).expand(-1, self.num_ws, -1)
 
-    def synthesis(self, ws: torch.Tensor, track_magnitudes: bool = False) -> torch.Tensor:
+    def synthesis(
+        self, ws: torch.Tensor, track_magnitudes: bool = False, magnitude_beta: float = 0.999
+    ) -> torch.Tensor:
+        """Fields from W+ codes; ``track_magnitudes`` moves each layer's input-magnitude EMA
+        towards this batch's by 1 - ``magnitude_beta`` (training passes of G only)."""
         x = self.input(ws[:, 0])
         static = self.static.expand(ws.shape[0], -1, -1, -1) if self.static.shape[1] else None
+        beta = magnitude_beta if track_magnitudes else None
         for i, layer in enumerate(self.layers):
-            x = layer(x, ws[:, i + 1], static, track_magnitudes=track_magnitudes)
+            x = layer(x, ws[:, i + 1], static, magnitude_beta=beta)
         return x * self.output_scale
 
     def set_shift(self, dx_px: float = 0.0, dy_px: float = 0.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pydantic import Field
@@ -9,6 +10,8 @@ from pydantic import Field
 from gensemble.api.plugins import ArchitecturePlugin, PluginOptions
 from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.stylegan3.model import StyleGAN3Model
+
+LOG = logging.getLogger(__name__)
 
 
 class StyleGAN3Options(PluginOptions):
@@ -46,6 +49,27 @@ class StyleGAN3Options(PluginOptions):
     r1_interval: int = Field(16, ge=0, description="lazy R1 every k D steps (0: never)")
     ema_kimg: float = Field(10.0, gt=0)
     ema_rampup: float | None = Field(0.05, gt=0)
+    magnitude_ema_kimg: float | None = Field(
+        20.0,
+        gt=0,
+        description="half-life in thousands of images of the layers' input-magnitude EMAs "
+        "(NVIDIA's recipe ties the decay to the batch size); None: a fixed decay of 0.999 per "
+        "step, as gensemble's StyleGAN3 before it",
+    )
+    w_avg_beta: float = Field(
+        0.998, gt=0, lt=1, description="decay per step of the truncation centre (mean w)"
+    )
+    d_blur_sigma: float | None = Field(
+        None,
+        ge=0,
+        description="Gaussian blur (pixels) of what D sees at the start, faded to 0; None: "
+        "10 for config R and 0 for T, as in the paper",
+    )
+    d_blur_fade_kimg: float | None = Field(
+        None,
+        gt=0,
+        description="thousands of images over which the blur fades (None: 200 x batch / 32)",
+    )
 
 
 class StyleGAN3(ArchitecturePlugin):

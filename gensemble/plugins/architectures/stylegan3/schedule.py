@@ -20,12 +20,15 @@ padding follows from the sizes alone (:func:`lrelu_padding`).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import signal, special
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ same state, so the two paths can be mixed and compared.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 
 from gensemble.plugins.architectures.stylegan3.kernels.reference import Pair, kernel2d, pair
+
+LOG = logging.getLogger(__name__)
 
 
 def _pass(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int, int],

@@ -6,6 +6,8 @@ backward operator that reads the state (see :mod:`.triton_kernels` and :mod:`.fa
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from gensemble.plugins.architectures.stylegan3.kernels import fast
@@ -17,6 +19,8 @@ from gensemble.plugins.architectures.stylegan3.kernels.ops import (
     resolve_impl,
     triton_cdiv,
 )
+
+LOG = logging.getLogger(__name__)
 
 
 def _geometry(x_hw, fu, fd, up, down, padding) -> dict:  # noqa: ANN001

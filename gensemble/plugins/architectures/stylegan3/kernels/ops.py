@@ -10,6 +10,7 @@ layer has no graph break, and ``torch.library.opcheck`` checks their registratio
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 import torch
@@ -17,6 +18,8 @@ import torch
 from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.stylegan3.kernels import fast
 from gensemble.plugins.architectures.stylegan3.kernels import reference as ref
+
+LOG = logging.getLogger(__name__)
 
 IMPLS = ("auto", "triton", "fast", "reference")
 BLOCK = 256

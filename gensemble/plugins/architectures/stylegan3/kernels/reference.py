@@ -20,8 +20,12 @@ Padding is (x0, x1, y0, y1); factors are an int or an (x, y) pair.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
+
+LOG = logging.getLogger(__name__)
 
 Pair = int | tuple[int, int]
 

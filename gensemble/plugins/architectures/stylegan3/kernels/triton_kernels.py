@@ -19,8 +19,12 @@ it feeds, each of them the down filter's adjoint applied to the output gradient.
 
 from __future__ import annotations
 
+import logging
+
 import triton
 import triton.language as tl
+
+LOG = logging.getLogger(__name__)
 
 
 @triton.jit

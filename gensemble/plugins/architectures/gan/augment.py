@@ -10,9 +10,13 @@ probability p; p is raised when the discriminator is over-confident on reals
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from gensemble.api.model import BatchRandom
+
+LOG = logging.getLogger(__name__)
 
 
 def augment(x: torch.Tensor, p: float, rand: BatchRandom) -> torch.Tensor:
