@@ -11,9 +11,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import torch
 from pydantic import BaseModel, ConfigDict
+
+from gensemble.api.metric_checks import checked_compute
+from gensemble.api.metric_context import EvalContext
+from gensemble.api.metric_result import MetricResult
+from gensemble.api.model import GenerativeModel
+from gensemble.api.variables import Variable
+
+if TYPE_CHECKING:  # the data layer builds on these contracts, not the reverse
+    from gensemble.data.grid import Grid
+    from gensemble.data.readers.base import RawSource
 
 LOG = logging.getLogger(__name__)
 
@@ -52,11 +63,11 @@ class DomainPlugin(Plugin):
 
     kind: ClassVar[str] = "domain"
 
-    def grid(self) -> Any:  # -> gensemble.data.grid.Grid
+    def grid(self) -> Grid:
         """The training grid of this domain (after any configured crop)."""
         raise NotImplementedError
 
-    def variables(self) -> list[Any]:  # -> list[gensemble.data.variables.Variable]
+    def variables(self) -> list[Variable]:
         """The variables of the domain, in channel order."""
         raise NotImplementedError
 
@@ -89,7 +100,7 @@ class ArchitecturePlugin(Plugin):
     #: (``gensemble import-prototype`` asks for ``meteofrance-prototype``)
     foreign_formats: ClassVar[tuple[str, ...]] = ()
 
-    def build(self, channels: int, height: int, width: int) -> Any:
+    def build(self, channels: int, height: int, width: int) -> GenerativeModel:
         """Return the model (networks, losses, optimiser specs) for fields of this shape."""
         raise NotImplementedError
 
@@ -109,8 +120,8 @@ class ForeignWeights:
     options: dict[str, Any]
     #: (C, H, W) of the fields it generates
     shape: list[int]
-    #: the model (a GenerativeModel), weights in place
-    model: Any
+    #: the model, weights in place
+    model: GenerativeModel
     #: where it came from: file name, sha256, format, notes
     provenance: dict[str, Any] = field(default_factory=dict)
     #: optimiser steps the foreign training had done, where the file says so
@@ -121,7 +132,7 @@ class MetricPlugin(Plugin):
     """A score comparing real and generated (or ensemble and observed) fields.
 
     Every subclass's ``compute`` is wrapped so that its inputs are validated and its
-    degenerate results follow one policy (:mod:`gensemble.evaluation.validation`), even
+    degenerate results follow one policy (:mod:`gensemble.api.metric_checks`), even
     when a partner's code calls it directly.
     """
 
@@ -132,12 +143,10 @@ class MetricPlugin(Plugin):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "compute" in cls.__dict__:
-            from gensemble.evaluation.validation import checked_compute
-
             cls.compute = checked_compute(cls.__dict__["compute"])  # type: ignore[method-assign]
 
-    def compute(self, real: Any, fake: Any, context: Any) -> Any:
-        """Return a :class:`gensemble.evaluation.result.MetricResult`."""
+    def compute(self, real: torch.Tensor, fake: torch.Tensor, context: EvalContext) -> MetricResult:
+        """The scores of ``fake`` against ``real`` (physical units, (N, C, H, W))."""
         raise NotImplementedError
 
 
@@ -145,7 +154,7 @@ class ReaderPlugin(Plugin):
     """A raw-file format: says whether it can open a path, and opens it.
 
     Readers are tried in decreasing ``priority``; the first whose :meth:`can_open` is true
-    opens the file (``--format NAME`` picks one by name).  ``open`` returns a
+    opens the file (a format can also be named).  ``open`` returns a
     :class:`gensemble.data.readers.base.RawSource`.
     """
 
@@ -155,5 +164,5 @@ class ReaderPlugin(Plugin):
     def can_open(self, path: Path) -> bool:
         raise NotImplementedError
 
-    def open(self, path: Path, **kwargs: Any) -> Any:
+    def open(self, path: Path, **kwargs: Any) -> RawSource:
         raise NotImplementedError

@@ -42,10 +42,10 @@ def evaluate(
     """Generate N members, compare them with N real fields, print and log the metrics;
     with --event, verify raw, enriched, hybrid and climate ensembles on a high-impact
     event and write an HTML report."""
+    from gensemble.api.metric_context import EvalContext
     from gensemble.core.tracking import Tracker
     from gensemble.data.loader import split_indices
     from gensemble.data.store import Store, check_store_matches
-    from gensemble.evaluation.context import EvalContext
     from gensemble.evaluation.runner import build_metrics, print_table, run_metrics, save_result
     from gensemble.inference.loaded import LoadedModel, experiment_of
     from gensemble.inference.resolve import resolve_checkpoint
@@ -128,14 +128,13 @@ def _event(
     opts["uri"] = uri
     report, res = evaluate_event(loaded, path, event, data, obs, enrich, calibration, opts)
     for row in res.table:
-        if np.isfinite(row["lo"]):
+        if np.isfinite(row.lo):
             typer.echo(
-                f"{row['ensemble']:>9s} {row['score']:<28s} {row['value']:.4g} "
-                f"[{row['lo']:.4g}, {row['hi']:.4g}]"
+                f"{row.ensemble:>9s} {row.score:<28s} {row.value:.4g} [{row.lo:.4g}, {row.hi:.4g}]"
             )
     for d in res.diffs:
-        mark = "significant" if d["significant"] else "not significant"
-        typer.echo(f"{d['ensemble']} - raw {d['score']}: {d['diff']:+.4g} ({mark})")
+        mark = "significant" if d.significant else "not significant"
+        typer.echo(f"{d.ensemble} - raw {d.score}: {d.diff:+.4g} ({mark})")
     typer.echo(f"report: {report}")
     run_id = loaded.meta.run_id
     if log and run_id:
@@ -143,9 +142,9 @@ def _event(
         tracker = Tracker(uri or exp.tracking_uri(), exp.tracking.experiment)
         tracker.attach(run_id)
         scalars = {
-            f"event/{event}/{r['ensemble']}/{r['score']}": r["value"]
+            f"event/{event}/{r.ensemble}/{r.score}": r.value
             for r in res.table
-            if np.isfinite(r["value"])
+            if np.isfinite(r.value)
         }
         tracker.log_metrics(scalars, loaded.meta.step)
         tracker.log_artifact(report, f"events/{event}")

@@ -134,8 +134,8 @@ def evaluate_event(
         steps=opts.get("steps", 100),
     )
     if calibration:
-        from gensemble.commands.enrich_cmd import read_calibration
         from gensemble.enrichment.calibrate import perturb_from_record
+        from gensemble.enrichment.calibration_job import read_calibration
 
         pcfg = perturb_from_record(read_calibration(calibration, opts.get("uri")), calibration)
     else:

@@ -11,15 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pluggy
-
-from gensemble.core.kinds import HOOK_FOR_KIND, KINDS, Kind
+from gensemble.api.hooks import PROJECT, hookimpl, hookspec
+from gensemble.core.kinds import KINDS, Kind
 
 LOG = logging.getLogger(__name__)
-
-PROJECT = "gensemble"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 def _spec(kind: Kind) -> Any:
@@ -40,4 +35,4 @@ GensembleHookSpecs = type(
     | {k.hook: staticmethod(_spec(k)) for k in KINDS.values()},
 )
 
-__all__ = ["HOOK_FOR_KIND", "PROJECT", "GensembleHookSpecs", "hookimpl", "hookspec"]
+__all__ = ["PROJECT", "GensembleHookSpecs", "hookimpl", "hookspec"]

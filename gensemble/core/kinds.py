@@ -46,6 +46,3 @@ KINDS: dict[str, Kind] = {
         Kind("event", "gensemble_events", Event, "high-impact weather cases", instances=True),
     )
 }
-
-#: hook name for each plugin kind
-HOOK_FOR_KIND: dict[str, str] = {k.name: k.hook for k in KINDS.values()}

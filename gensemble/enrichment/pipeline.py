@@ -32,6 +32,25 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass
+class EnrichedForecast:
+    """The output members of one forecast, and how each came about."""
+
+    #: (N, C, H, W) members in physical units
+    fields: np.ndarray
+    #: (N,) the input member each output member is built on
+    source: np.ndarray
+    #: (N,) 1 for a generated member, 0 for an input kept (hybrid)
+    generated: np.ndarray
+    #: (M, C) RMSE of each inverted input member, physical units per variable
+    rmse: np.ndarray
+    inversion: InversionResult
+
+    @property
+    def generated_fields(self) -> np.ndarray:
+        return self.fields[self.generated == 1]
+
+
+@dataclass
 class Enricher:
     """A loaded model ready to enrich forecasts (prior statistics computed once)."""
 
@@ -110,7 +129,7 @@ class Enricher:
         cfg: PerturbConfig,
         hybrid: bool = False,
         on_step: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> EnrichedForecast:
         """N output members of one forecast (with --hybrid, the M inputs among them)."""
         m = members.shape[0]
         n_gen = n - m if hybrid else n
@@ -126,10 +145,4 @@ class Enricher:
             fields = np.concatenate([members.astype(np.float32), fields])
             source = np.concatenate([np.arange(m), source])
             generated = np.concatenate([np.zeros(m, np.int8), generated])
-        return {
-            "fields": fields,
-            "source": source,
-            "generated": generated,
-            "rmse": self.rmse(members, inv),
-            "inversion": inv,
-        }
+        return EnrichedForecast(fields, source, generated, self.rmse(members, inv), inv)

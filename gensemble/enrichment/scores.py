@@ -42,8 +42,8 @@ def holdout_table(
 ) -> dict[str, dict[str, float]]:
     """CRPS, spread-skill and rank-histogram unreliability of each ensemble (physical
     units) against held-back members, with the metric plugins."""
+    from gensemble.api.metric_context import EvalContext
     from gensemble.core.registry import get_registry
-    from gensemble.evaluation.context import EvalContext
 
     reg = get_registry()
     ctx = EvalContext(list(variables), figures=False)

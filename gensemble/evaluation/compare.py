@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gensemble.api.metric_result import EVAL_PREFIX
 from gensemble.core.errors import UserError
 from gensemble.core.server_errors import lookup_failure
 from gensemble.core.tracking import TAG_DOMAIN, TAG_SOURCE_DOMAIN, TAG_SOURCE_STEP
-from gensemble.evaluation.result import EVAL_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -135,3 +135,46 @@ def comparison_figure(runs: list[RunCurves], metrics: list[str], path: Path) -> 
     fig.savefig(path, dpi=90)
     figures.close(fig)
     return path
+
+
+@dataclass
+class Comparison:
+    """Runs side by side: their curves, the table rows, the figure and the CSV written."""
+
+    runs: list[RunCurves]
+    rows: list[tuple[str, str, list[float]]]
+    figure: Path
+    csv: Path
+
+
+def compare_runs(
+    run_ids: list[str],
+    metrics: list[str],
+    steps: list[int] | None,
+    out: Path,
+    uri: str | None,
+    log: bool = True,
+) -> Comparison:
+    """The named (or every common ``eval/``) metrics of two or more runs at equal steps;
+    the figure and table are also logged to each run when ``log``."""
+    from gensemble.core.tracking import Tracker
+
+    if len(run_ids) < 2:
+        raise UserError("a comparison needs at least two run ids")
+    tracker = Tracker(uri)
+    tracker.check(create=False)
+    runs = load_runs(tracker.client, run_ids)
+    keys = choose_metrics(runs, metrics)
+    if not keys:
+        raise UserError("the runs have no metric in common")
+    fetch(tracker.client, runs, keys)
+    rows = comparison_rows(runs, keys, steps)
+    figure = comparison_figure(runs, keys, out)
+    csv_path = write_csv(out.with_suffix(".csv"), runs, rows)
+    if log:
+        for r in runs:
+            run_tracker = Tracker(uri)
+            run_tracker.run_id = r.run_id
+            run_tracker.log_artifact(figure, "compare")
+            run_tracker.log_artifact(csv_path, "compare")
+    return Comparison(runs, rows, figure, csv_path)

@@ -13,10 +13,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gensemble.api.metric_context import EvalContext
+from gensemble.api.metric_result import MetricResult
 from gensemble.core.registry import get_registry
-from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.figures import close
-from gensemble.evaluation.result import MetricResult
 
 LOG = logging.getLogger(__name__)
 

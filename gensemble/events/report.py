@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gensemble.events.verify import Verification
+from gensemble.events.verify import ScoreDiff, ScoreRow, Verification
 
 LOG = logging.getLogger(__name__)
 
@@ -90,12 +90,12 @@ def _num(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.4g}"
 
 
-def _pivot(rows: list[dict[str, Any]], value: str, significant: bool = False) -> str:
+def _pivot(rows: list[ScoreRow] | list[ScoreDiff], value: str, significant: bool = False) -> str:
     """Scores down, ensembles across; each cell ``value [lo, hi]`` (differences whose
     interval excludes 0 are marked and coloured)."""
-    scores = list(dict.fromkeys(r["score"] for r in rows))
-    names = list(dict.fromkeys(r["ensemble"] for r in rows))
-    cell = {(r["score"], r["ensemble"]): r for r in rows}
+    scores = list(dict.fromkeys(r.score for r in rows))
+    names = list(dict.fromkeys(r.ensemble for r in rows))
+    cell = {(r.score, r.ensemble): r for r in rows}
     head = "<th>score</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = []
     for sc in scores:
@@ -105,10 +105,10 @@ def _pivot(rows: list[dict[str, Any]], value: str, significant: bool = False) ->
             if r is None:
                 tds.append("<td></td>")
                 continue
-            text = _num(r[value])
-            if np.isfinite(r.get("lo", np.nan)):
-                text += f" [{_num(r['lo'])}, {_num(r['hi'])}]"
-            mark = significant and r.get("significant")
+            text = _num(getattr(r, value))
+            if np.isfinite(r.lo):
+                text += f" [{_num(r.lo)}, {_num(r.hi)}]"
+            mark = significant and getattr(r, "significant", False)
             tds.append(f"<td class='sig'>{text} *</td>" if mark else f"<td>{text}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"

@@ -41,6 +41,29 @@ class VerifyConfig:
 
 
 @dataclass
+class ScoreRow:
+    """One score of one ensemble, with its 95 % interval (NaN: none)."""
+
+    ensemble: str
+    score: str
+    value: float
+    lo: float = float("nan")
+    hi: float = float("nan")
+
+
+@dataclass
+class ScoreDiff:
+    """An ensemble's score minus the raw ensemble's, paired over cases."""
+
+    ensemble: str
+    score: str
+    diff: float
+    lo: float
+    hi: float
+    significant: bool
+
+
+@dataclass
 class Verification:
     """Scores, intervals and maps of one event evaluation."""
 
@@ -48,8 +71,8 @@ class Verification:
     truth: str
     n_cases: int
     ensembles: dict[str, int]  # name -> members
-    table: list[dict[str, Any]] = field(default_factory=list)  # ensemble, score, value, lo, hi
-    diffs: list[dict[str, Any]] = field(default_factory=list)
+    table: list[ScoreRow] = field(default_factory=list)
+    diffs: list[ScoreDiff] = field(default_factory=list)
     maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # thr -> ens -> PoE
     reliability: dict[str, dict[str, tuple]] = field(default_factory=dict)
     ranks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -93,10 +116,10 @@ def build_ensembles(
             if cfg.enrich > 0:
                 torch.manual_seed(cfg.seed + k)
                 out = enricher.enrich(members, cfg.enrich, icfg, pcfg)
-                ens.setdefault("enriched", []).append(out["fields"])
+                ens.setdefault("enriched", []).append(out.fields)
                 extra = max(cfg.enrich - members.shape[0], 1)
                 ens.setdefault("hybrid", []).append(
-                    np.concatenate([members, out["fields"][:extra]]).astype(np.float32)
+                    np.concatenate([members, out.fields[:extra]]).astype(np.float32)
                 )
             # the generator's unconditional climate, as many members
             n = max(cfg.enrich, members.shape[0])
@@ -180,27 +203,19 @@ def _score_threshold(
 ) -> None:  # noqa: ANN001
     stats = {n: rs.sufficient(e, obs_pts, t.value) for n, e in pts.items()}
     point, intervals = rs.bootstrap_scores(stats, blocks, t.label, cfg.bootstrap, rng)
-    seen = {(r["ensemble"], r["score"]) for r in res.table}
+    seen = {(r.ensemble, r.score) for r in res.table}
     for n, scores in point.items():
         for key, value in scores.items():
             if (n, key) in seen:  # the CRPS of a quantity already scored at another threshold
                 continue
             lo, hi = intervals.get(f"{n}|{key}", (np.nan, np.nan))
-            res.table.append({"ensemble": n, "score": key, "value": value, "lo": lo, "hi": hi})
+            res.table.append(ScoreRow(n, key, value, lo, hi))
             if n != "raw" and "raw" in point:
                 dlo, dhi = intervals.get(f"{n}-raw|{key}", (np.nan, np.nan))
+                # a zero-width interval (one block, no member effect) says nothing
+                significant = bool(np.isfinite(dlo) and dhi > dlo and (dlo > 0 or dhi < 0))
                 res.diffs.append(
-                    {
-                        "ensemble": n,
-                        "score": key,
-                        "diff": value - point["raw"][key],
-                        "lo": dlo,
-                        "hi": dhi,
-                        # a zero-width interval (one block, no member effect) says nothing
-                        "significant": bool(
-                            np.isfinite(dlo) and dhi > dlo and (dlo > 0 or dhi < 0)
-                        ),
-                    }
+                    ScoreDiff(n, key, value - point["raw"][key], dlo, dhi, significant)
                 )
     res.ranks[t.label] = {
         n: sc.rank_histogram(e, obs_pts, rng) for n, e in pts.items()
@@ -216,10 +231,7 @@ def _score_threshold(
             res.maps[t.label][n] = np.where(data.mask, prob.mean(axis=0), np.nan)
             for s in cfg.scales:
                 value = sc.fss(prob * data.mask, occ * data.mask, data.mask, s)
-                res.table.append(
-                    {"ensemble": n, "score": f"fss{s}/{t.label}", "value": value,
-                     "lo": np.nan, "hi": np.nan}
-                )  # fmt: skip
+                res.table.append(ScoreRow(n, f"fss{s}/{t.label}", value))
             _grid_scores(res, n, e, data.mask, t, seen)
         _grid_scores(res, "truth", grid_obs[:, None], data.mask, t, seen)
 
@@ -232,5 +244,4 @@ def _grid_scores(res, name, e, mask, t, seen) -> None:  # noqa: ANN001
         rows += [(f"q{q:g}/{t.quantity}", float(np.quantile(region, q / 100))) for q in (99, 99.9)]
         seen.add((name, f"q99/{t.quantity}"))
     for score, value in rows:
-        res.table.append({"ensemble": name, "score": score, "value": value, "lo": np.nan,
-                          "hi": np.nan})  # fmt: skip
+        res.table.append(ScoreRow(name, score, value))

@@ -20,6 +20,8 @@ History:
 * **4**: no change of layout; architectures may have changed defaults, so each
   architecture plugin's ``migrate_options`` is given every older checkpoint's options
   (StyleGAN2 names the up-sampling its older checkpoints used).
+* **5**: the transfer report (``init``) is a typed :class:`TransferReport`; older reports
+  (plain dicts) are read by it unchanged.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gensemble.core.config import migrate_experiment_dict
 from gensemble.core.errors import UserError
+from gensemble.inference.transfer_report import TransferReport
 
 LOG = logging.getLogger(__name__)
 
 FORMAT_NAME = "gensemble-checkpoint"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _FORMAT_RE = re.compile(rf"^{FORMAT_NAME}/(\d+)$")
 
 
@@ -74,17 +77,18 @@ class CheckpointMeta(BaseModel):
     experiment: dict[str, Any] = Field(default_factory=dict)
     world_size: int = 1
     best_value: float | None = None
-    init: dict[str, Any] | None = None
+    #: what the transfer that started the run did (None: not started by a transfer)
+    init: TransferReport | None = None
     saved_at: str = ""
     #: where a checkpoint made outside gensemble's training came from (file, sha256...)
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
         """Read access by key, for code written when metadata was a plain dict."""
-        return self.model_dump(mode="json")[key]
+        return self.model_dump(mode="json", by_alias=True)[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.model_dump(mode="json").get(key, default)
+        return self.model_dump(mode="json", by_alias=True).get(key, default)
 
     def definitions(self) -> list[Any]:
         """The variables as :class:`~gensemble.api.variables.Variable` objects."""
@@ -93,7 +97,7 @@ class CheckpointMeta(BaseModel):
         return [Variable.from_dict(d) for d in self.variable_defs]
 
     def dump_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"))
+        return json.dumps(self.model_dump(mode="json", by_alias=True))
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +134,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: lambda data: data,  # format 4: architecture options migrated by their plugin
+    4: lambda data: data,  # format 5: the transfer report is typed (read by its model)
 }
 
 

@@ -110,3 +110,23 @@ def resolve_model_version(client: Any, ref: str) -> tuple[str, str]:
     if not mv.run_id:
         raise UserError(f"{ref}: model version has no run to take the checkpoint from")
     return mv.run_id, (mv.tags or {}).get(TAG_CHECKPOINT, "last")
+
+
+def register_checkpoint(run_id: str, name: str | None, which: str, uri: str | None) -> str:
+    """Register the ``which`` checkpoint of ``run_id`` (a new version of ``name``, default
+    DOMAIN-ARCH), tag the run with it and return ``models:/NAME/VERSION``."""
+    from gensemble.core.tracking import TAG_MODEL, Tracker
+    from gensemble.inference.checkpoint_io import read_metadata
+    from gensemble.inference.resolve import resolve_checkpoint
+
+    if which not in ("last", "best"):
+        raise UserError(f"the checkpoint must be last or best, got {which!r}", "which")
+    tracker = Tracker(uri)
+    tracker.check(create=False)
+    meta = read_metadata(resolve_checkpoint(run_id, uri, which=which))
+    name = name or default_model_name(meta.domain.name, meta.architecture.name)
+    version = register_run(tracker.client, run_id, name, which, meta)
+    tracker.run_id = run_id
+    model_uri = f"models:/{name}/{version}"
+    tracker.set_tags({TAG_MODEL: model_uri})
+    return model_uri

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from gensemble.api.metric_context import EvalContext
+from gensemble.api.metric_result import MetricResult
 from gensemble.core.errors import UserError, one_line
 from gensemble.core.tracking import TAG_MODEL
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.result import MetricResult
 from gensemble.evaluation.runner import run_metrics, save_result
 from gensemble.inference import model_registry
 from gensemble.inference.checkpoint_io import read_metadata

@@ -74,7 +74,7 @@ class Checkpointer:
             experiment=e.model_dump(mode="json", by_alias=True),
             world_size=self.world_size,
             best_value=state.best_value,
-            init=state.init_report or None,
+            init=state.init_report,
             saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
 

@@ -19,22 +19,23 @@ from gensemble.core.tracking import (
     TAG_SOURCE_STEP,
     TAG_STRATEGY,
 )
+from gensemble.inference.transfer_report import TransferReport
 
 LOG = logging.getLogger(__name__)
 
 
-def tags_for(report: dict[str, Any]) -> dict[str, str]:
+def tags_for(report: TransferReport | None) -> dict[str, str]:
     """The tags a transfer run carries (from its transfer report; none from scratch)."""
-    if not report:
+    if report is None:
         return {}
     tags = {
-        TAG_SOURCE_DOMAIN: report["source_domain"],
-        TAG_SOURCE_STEP: str(report["source_step"]),
-        TAG_SOURCE: report["from"],
-        TAG_STRATEGY: report["strategy"],
+        TAG_SOURCE_DOMAIN: report.source_domain,
+        TAG_SOURCE_STEP: str(report.source_step),
+        TAG_SOURCE: report.source_ref,
+        TAG_STRATEGY: report.strategy,
     }
-    if report.get("source_run_id"):
-        tags[TAG_PARENT] = report["source_run_id"]
+    if report.source_run_id:
+        tags[TAG_PARENT] = report.source_run_id
     return tags
 
 

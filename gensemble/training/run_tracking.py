@@ -15,6 +15,7 @@ from gensemble.core.config import Experiment, flatten, offline_store_uri
 from gensemble.core.errors import UserError
 from gensemble.core.tracking import TAG_ARCH, TAG_DOMAIN, TAG_OFFLINE, Tracker
 from gensemble.inference.resolve import TAG_RUN_DIR
+from gensemble.inference.transfer_report import TransferReport
 from gensemble.sync.run_replay import PENDING_FILE, TRACKING_FILE
 from gensemble.training import lineage
 from gensemble.training.checkpointing import Checkpointer
@@ -57,9 +58,9 @@ def start_run(
         (ckpt.run_dir / TRACKING_FILE).write_text(json.dumps(record, indent=1))
         if state.resumed_from is not None:
             tracker.replay_journal()  # points an outage kept from the server
-        if state.init_report and state.step == 0:
+        if state.init_report is not None and state.step == 0:
             report = ckpt.run_dir / "transfer.json"
-            report.write_text(json.dumps(state.init_report, indent=1))
+            report.write_text(json.dumps(state.init_report.stored(), indent=1))
             tracker.log_artifact(report)
     _broadcast_run(ckpt, info)
     return tracker
@@ -140,13 +141,13 @@ def open_tracker(exp: Experiment, resuming: bool) -> tuple[Tracker, dict[str, st
     return tracker, {}
 
 
-def default_run_name(exp: Experiment, report: dict) -> str:
+def default_run_name(exp: Experiment, report: TransferReport | None) -> str:
     """``DOMAIN ARCH``, and ``<- SOURCE@STEP`` for a transfer, so runs read in the UI."""
     name = f"{exp.domain.name} {exp.architecture.name}"
-    if report:
-        source = str(report.get("from", "?"))
+    if report is not None:
+        source = report.source_ref or "?"
         source = source[:12] if len(source) == 32 else source  # a run id: its head is enough
-        name += f" <- {report.get('source_domain', '')}:{source}@{report.get('source_step', '?')}"
+        name += f" <- {report.source_domain}:{source}@{report.source_step}"
     return name
 
 

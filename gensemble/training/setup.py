@@ -8,7 +8,7 @@ checkpoint (``--resume``, exact: model, optimisers, batch RNG, step).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from gensemble.inference.checkpoint_io import load_checkpoint
 from gensemble.inference.loaded import build_model, check_architecture
 from gensemble.inference.metadata import CheckpointMeta
 from gensemble.inference.resolve import resolve_checkpoint
+from gensemble.inference.transfer_report import TransferReport
 from gensemble.training import transfer
 from gensemble.training.checkpointing import restore
 from gensemble.training.distributed import DistInfo, broadcast_module
@@ -77,7 +78,7 @@ class TrainState:
     step: int = 0
     images_seen: int = 0
     best_value: float | None = None
-    init_report: dict[str, Any] = field(default_factory=dict)
+    init_report: TransferReport | None = None
     #: the checkpoint a resumed run started from (its run id and folder are reused)
     resumed_from: tuple[Path, CheckpointMeta] | None = None
 
@@ -111,9 +112,9 @@ def build_state(
         resumed = (path, meta)
     torch.manual_seed(t.seed)
     model = build_model(exp.architecture.name, exp.architecture.options, shape)
-    report: dict[str, Any] = {}
+    report: TransferReport | None = None
     if resumed is not None:
-        report = resumed[1].init or {}
+        report = resumed[1].init
         transfer.reapply_freezing(model, report)
     elif exp.init is not None:
         report = transfer.initialise(model, exp, variables, shape)

@@ -40,6 +40,7 @@ from gensemble.inference.checkpoint_io import load_checkpoint, model_tensors
 from gensemble.inference.loaded import build_model, check_functional_options
 from gensemble.inference.metadata import CheckpointMeta
 from gensemble.inference.resolve import resolve_checkpoint
+from gensemble.inference.transfer_report import TransferReport
 
 LOG = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ def strategy_name(init: InitConfig) -> str:
 
 def initialise(
     model: GenerativeModel, exp: Experiment, variables: list[str], shape: list[int]
-) -> dict[str, Any]:
+) -> TransferReport:
     """Load, adapt and freeze; returns the report stored with every checkpoint."""
     init = exp.init
     assert init is not None
@@ -245,7 +246,7 @@ def initialise(
     frozen, fresh_in_frozen = frozen_parameters(target, init, done.transferred)
     model.set_trainable(set(frozen))
     src_vars = meta.variables
-    return {
+    report = {
         "from": init.from_,
         "checkpoint": str(path),
         "source_run_id": meta.run_id,
@@ -274,22 +275,27 @@ def initialise(
         "trainable_in_frozen_groups": fresh_in_frozen,
         "transferred": done.transferred,
     }
+    return TransferReport.model_validate(report)
 
 
-def reapply_freezing(model: GenerativeModel, report: dict[str, Any]) -> None:
+def reapply_freezing(model: GenerativeModel, report: TransferReport | None) -> None:
     """On resume: freeze what the transfer froze (weights come from the checkpoint)."""
-    if report.get("frozen"):
-        model.set_trainable(set(report["frozen"]))
+    if report is not None and report.frozen:
+        model.set_trainable(set(report.frozen))
 
 
 def scale_transferred_lr(
-    optimizers: dict[str, torch.optim.Optimizer], model: GenerativeModel, report: dict[str, Any]
+    optimizers: dict[str, torch.optim.Optimizer],
+    model: GenerativeModel,
+    report: TransferReport | None,
 ) -> None:
     """Split each optimiser group into transferred (lr x scale) and fresh parameters."""
-    scale = float(report.get("lr_scale_transferred", 1.0) or 1.0)
-    if scale == 1.0 or not report.get("transferred"):
+    if report is None:
         return
-    names = set(report["transferred"])
+    scale = float(report.lr_scale_transferred or 1.0)
+    if scale == 1.0 or not report.transferred:
+        return
+    names = set(report.transferred)
     transferred = {id(p) for n, p in model.named_parameters() if n in names}
     for opt in optimizers.values():
         groups = []
@@ -306,27 +312,27 @@ def scale_transferred_lr(
             opt.add_param_group(group)
 
 
-def summary_lines(report: dict[str, Any], target_domain: str) -> list[str]:
+def summary_lines(report: TransferReport, target_domain: str) -> list[str]:
     """What a user needs to see before the first step."""
-    v, t = report["variables"], report["tensors"]
-    src = report.get("source_run_id") or report["checkpoint"]
+    v, t = report.variables, report.tensors
+    src = report.source_run_id or report.checkpoint
     lines = [
-        f"transfer from {src} ({report['source_domain']}, step {report['source_step']}, "
-        f"shape {report['source_shape']}) to {target_domain}",
+        f"transfer from {src} ({report.source_domain}, step {report.source_step}, "
+        f"shape {report.source_shape}) to {target_domain}",
         "  variables: "
         + ", ".join(
-            f"{name}<-{report['source_variables'][i]}" if i is not None else f"{name} (new)"
-            for name, i in report["channel_map"].items()
+            f"{name}<-{report.source_variables[i]}" if i is not None else f"{name} (new)"
+            for name, i in report.channel_map.items()
         )
-        + (f"; dropped {', '.join(v['dropped'])}" if v["dropped"] else ""),
-        f"  tensors: {t['copied']} reused, {len(t['channel_mapped'])} mapped by variable, "
-        f"{len(t['recreated'])} re-created for the new grid size, {len(t['new'])} new, "
-        f"{len(t['dropped'])} dropped",
+        + (f"; dropped {', '.join(v.dropped)}" if v.dropped else ""),
+        f"  tensors: {t.copied} reused, {len(t.channel_mapped)} mapped by variable, "
+        f"{len(t.recreated)} re-created for the new grid size, {len(t.new)} new, "
+        f"{len(t.dropped)} dropped",
     ]
-    lines += [f"    re-created {r}" for r in t["recreated"]]
-    kept = report["trainable_in_frozen_groups"]
+    lines += [f"    re-created {r}" for r in t.recreated]
+    kept = report.trainable_in_frozen_groups
     lines.append(
-        f"  strategy: {report['strategy']} ({len(report['frozen'])} parameters frozen"
+        f"  strategy: {report.strategy} ({len(report.frozen)} parameters frozen"
         + (f", {len(kept)} in frozen groups left trainable as re-created or new" if kept else "")
         + "); normalisation from the target store"
     )

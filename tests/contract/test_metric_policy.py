@@ -13,11 +13,11 @@ import warnings
 import pytest
 import torch
 
+from gensemble.api.metric_checks import DegenerateMetricWarning
+from gensemble.api.metric_context import EvalContext
+from gensemble.api.metric_result import MetricResult
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.result import MetricResult
-from gensemble.evaluation.validation import DegenerateMetricWarning
 
 METRICS = get_registry().names("metric")
 VARIABLES = ["rr", "u10", "v10", "t2m"]

@@ -110,3 +110,28 @@ def test_metadata_also_reads_like_the_old_dict() -> None:
     meta = read_metadata(FIXTURES / "stylegan2-format1.safetensors")
     assert meta["step"] == meta.step == 2 and meta["domain"]["name"] == "se_france"
     assert meta.get("missing", "x") == "x"
+
+
+def test_a_transfer_report_written_as_a_plain_dict_still_loads_typed() -> None:
+    """Format 4 stored the transfer report as a dict; it reads as a TransferReport whose
+    freezing is re-applied on resume and whose run still generates."""
+    from gensemble.inference.transfer_report import TransferReport
+    from gensemble.training.transfer import reapply_freezing, summary_lines
+
+    path = FIXTURES / "stylegan2-transfer-v4.safetensors"
+    assert read_raw_metadata(path)["format"] == "gensemble-checkpoint/4"
+    meta = read_metadata(path)
+    report = meta.init
+    assert isinstance(report, TransferReport)
+    assert report.variables.kept == ["u10", "t2m"] and report.variables.dropped == ["rr", "v10"]
+    assert report.channel_map == {"u10": 1, "t2m": 3} and report.source_shape == [4, 16, 16]
+    assert report.strategy == "freeze=mapping" and report.tensors.copied > 0
+    assert report["from"] == report.source_ref and meta["init"]["variables"]["new"] == []
+    assert any("re-created G.const" in line for line in summary_lines(report, "se_france"))
+    loaded = LoadedModel(path)
+    reapply_freezing(loaded.model, report)
+    assert loaded.model.frozen == set(report.frozen) and report.frozen
+    x = loaded.generate_physical(2, torch.Generator().manual_seed(0))
+    assert x.shape == (2, 2, 16, 24) and torch.isfinite(x).all()
+    # the current format writes it back with its stored names
+    assert json.loads(meta.dump_json())["init"]["from"] == report.source_ref

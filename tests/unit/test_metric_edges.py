@@ -1,6 +1,6 @@
 """Metrics on degenerate input: one test per defect found by the independent check.
 
-Policy (gensemble.evaluation.validation): invalid input is refused in one line; a score
+Policy (gensemble.api.metric_checks): invalid input is refused in one line; a score
 undefined for valid input is NaN with its reason, never a perfect or sentinel number.
 """
 
@@ -14,11 +14,11 @@ import pytest
 import scipy.stats
 import torch
 
+from gensemble.api.metric_checks import DegenerateMetricWarning
+from gensemble.api.metric_context import EvalContext
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
-from gensemble.evaluation.context import EvalContext
 from gensemble.evaluation.ops import w1_sorted
-from gensemble.evaluation.validation import DegenerateMetricWarning
 from gensemble.plugins.metrics.correlation import length_scale_map
 
 

@@ -10,9 +10,9 @@ import scipy.stats
 import torch
 import xarray as xr
 
+from gensemble.api.metric_context import EvalContext
 from gensemble.core.errors import UserError
 from gensemble.core.registry import get_registry
-from gensemble.evaluation.context import EvalContext
 from gensemble.plugins.metrics.spectrum import dct_spectrum, fft_spectrum
 
 

@@ -8,10 +8,10 @@ import types
 
 import pytest
 
+from gensemble.api.hooks import hookimpl
 from gensemble.api.plugins import DomainPlugin, MetricPlugin
 from gensemble.core import registry as registry_mod
 from gensemble.core.errors import UserError
-from gensemble.core.hookspecs import hookimpl
 from gensemble.core.registry import Registry, unknown_name_message
 from tests.conftest import run_cli
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from gensemble.api.metric_context import EvalContext
 from gensemble.core.registry import get_registry
-from gensemble.evaluation.context import EvalContext
 from gensemble.plugins.architectures.stylegan3.schedule import build_schedule, lowpass
 from gensemble.plugins.metrics.equivariance import eq_t
 

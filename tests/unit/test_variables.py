@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from gensemble.api.hooks import hookimpl
 from gensemble.api.variables import Variable
 from gensemble.core.errors import UserError
-from gensemble.core.hookspecs import hookimpl
 from gensemble.core.registry import Registry
 from gensemble.data.normalize import Normalizer
 from gensemble.data.readers import open_source

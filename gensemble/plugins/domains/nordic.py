@@ -14,9 +14,7 @@ from typing import Literal
 import pyproj
 from pydantic import Field
 
-from gensemble.core.hookspecs import hookimpl
-from gensemble.data.domain_base import CropOptions, CroppedGridDomain
-from gensemble.data.grid import Grid
+from gensemble.api import CropOptions, CroppedGridDomain, Grid, hookimpl
 
 LOG = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from gensemble.api.events import Event, Threshold, box
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api import Event, Threshold, box, hookimpl
 
 LOG = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from gensemble.api.plugins import PluginOptions
-from gensemble.core.errors import UserError
+from gensemble.api import PluginOptions, UserError
 
 LOG = logging.getLogger(__name__)
 

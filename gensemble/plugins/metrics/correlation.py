@@ -22,12 +22,8 @@ import logging
 import torch
 from pydantic import Field
 
-from gensemble.api.plugins import MetricPlugin, PluginOptions
-from gensemble.core.hookspecs import hookimpl
-from gensemble.evaluation import figures
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.ops import chunks
-from gensemble.evaluation.result import MetricResult
+from gensemble.api import EvalContext, MetricPlugin, MetricResult, PluginOptions, chunks, hookimpl
+from gensemble.api import metric_figures as figures
 
 LOG = logging.getLogger(__name__)
 

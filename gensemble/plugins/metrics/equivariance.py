@@ -16,11 +16,15 @@ import math
 import torch
 from pydantic import Field
 
-from gensemble.api.capabilities import InputTransform, LatentAccess
-from gensemble.api.plugins import MetricPlugin, PluginOptions
-from gensemble.core.hookspecs import hookimpl
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.result import MetricResult
+from gensemble.api import (
+    EvalContext,
+    InputTransform,
+    LatentAccess,
+    MetricPlugin,
+    MetricResult,
+    PluginOptions,
+    hookimpl,
+)
 
 LOG = logging.getLogger(__name__)
 

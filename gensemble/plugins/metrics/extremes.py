@@ -10,12 +10,16 @@ import scipy.ndimage
 import torch
 from pydantic import Field
 
-from gensemble.api.plugins import MetricPlugin, PluginOptions
-from gensemble.core.errors import UserError
-from gensemble.core.hookspecs import hookimpl
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.ops import box_mean, chunks
-from gensemble.evaluation.result import MetricResult
+from gensemble.api import (
+    EvalContext,
+    MetricPlugin,
+    MetricResult,
+    PluginOptions,
+    UserError,
+    box_mean,
+    chunks,
+    hookimpl,
+)
 from gensemble.plugins.metrics._common import (
     ThresholdOptions,
     thr_label,

@@ -22,18 +22,19 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from gensemble.api.plugins import MetricPlugin, PluginOptions
-from gensemble.core.hookspecs import hookimpl
-from gensemble.evaluation import figures
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.ops import (
+from gensemble.api import (
+    EvalContext,
+    MetricPlugin,
+    MetricResult,
+    PluginOptions,
     chunks,
     dct2,
+    hookimpl,
     radial_average,
     radial_index_dct,
     radial_index_fft,
 )
-from gensemble.evaluation.result import MetricResult
+from gensemble.api import metric_figures as figures
 
 LOG = logging.getLogger(__name__)
 

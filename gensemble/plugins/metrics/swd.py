@@ -24,11 +24,16 @@ import logging
 import torch
 from pydantic import Field
 
-from gensemble.api.plugins import MetricPlugin, PluginOptions
-from gensemble.core.hookspecs import hookimpl
-from gensemble.evaluation.context import EvalContext
-from gensemble.evaluation.ops import chunks, sorted_columns, w1_sorted
-from gensemble.evaluation.result import MetricResult
+from gensemble.api import (
+    EvalContext,
+    MetricPlugin,
+    MetricResult,
+    PluginOptions,
+    chunks,
+    hookimpl,
+    sorted_columns,
+    w1_sorted,
+)
 
 LOG = logging.getLogger(__name__)
 

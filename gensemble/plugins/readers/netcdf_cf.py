@@ -7,9 +7,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from gensemble.api.plugins import ReaderPlugin
+from gensemble.api import ReaderPlugin, hookimpl
 from gensemble.core.errors import UserError, one_line
-from gensemble.core.hookspecs import hookimpl
 from gensemble.data.readers.base import RawSource, has_magic
 from gensemble.data.readers.xarray_fields import dataset_to_source
 

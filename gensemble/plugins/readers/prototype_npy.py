@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gensemble.api.plugins import ReaderPlugin
-from gensemble.core.errors import UserError
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api import ReaderPlugin, UserError, hookimpl
 from gensemble.data.prototype_format import PROTOTYPE_CHANNELS
 from gensemble.data.readers.base import RawSource, SampleBatch
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from gensemble.api.variables import Variable
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api import Variable, hookimpl
 
 LOG = logging.getLogger(__name__)
 

@@ -24,9 +24,10 @@ def mixed_ws(g: torch.nn.Module, batch: int, ctx: StepContext, mixing_prob: floa
 
     The draws never depend on whether mixing happens (z2, the coin and the cut-off are
     always drawn when ``mixing_prob`` > 0), so the random stream is the same either way."""
-    ws = g.ws_from_z(ctx.rand.randn(batch, g.z_dim))
+    dtype = g.mapping.w_avg.dtype  # the networks' precision (float64 runs too)
+    ws = g.ws_from_z(ctx.rand.randn(batch, g.z_dim).to(dtype))
     if mixing_prob > 0:
-        z2 = ctx.rand.randn(batch, g.z_dim)
+        z2 = ctx.rand.randn(batch, g.z_dim).to(dtype)
         mix = ctx.rand.uniform() < mixing_prob
         cutoff = 1 + int(ctx.rand.uniform() * (g.num_ws - 1))
         if mix:

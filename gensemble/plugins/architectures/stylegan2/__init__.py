@@ -2,7 +2,7 @@
 
 import logging
 
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api.hooks import hookimpl
 
 LOG = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ paper, with Triton kernels tested against exact references."""
 
 import logging
 
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api.hooks import hookimpl
 
 LOG = logging.getLogger(__name__)
 

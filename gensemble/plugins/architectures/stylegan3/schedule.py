@@ -158,13 +158,15 @@ def build_schedule(
 
 
 def lowpass(taps: int, cutoff: float, half_width: float, rate: float, radial: bool = False):  # noqa: ANN201
-    """Kaiser-windowed FIR low-pass (unit DC gain) as a float32 tensor: (taps,) separable,
-    or (taps, taps) radially symmetric (jinc windowed by the separable Kaiser window)."""
+    """Kaiser-windowed FIR low-pass (unit DC gain) as a float64 tensor: (taps,) separable,
+    or (taps, taps) radially symmetric (jinc windowed by the separable Kaiser window).
+    Kept in float64 so a float64 run computes with exact taps; the kernels cast them to
+    their accumulation precision."""
     if taps == 1:
-        return torch.ones(1)
+        return torch.ones(1, dtype=torch.float64)
     if not radial:
         f = signal.firwin(taps, cutoff, width=half_width * 2, fs=rate)
-        return torch.tensor(f, dtype=torch.float32)
+        return torch.tensor(f, dtype=torch.float64)
     beta = signal.kaiser_beta(signal.kaiser_atten(taps, half_width * 2 / (rate / 2)))
     x = (np.arange(taps) - (taps - 1) / 2) / rate
     r = np.hypot(*np.meshgrid(x, x))
@@ -172,4 +174,4 @@ def lowpass(taps: int, cutoff: float, half_width: float, rate: float, radial: bo
         jinc = np.where(r > 0, special.j1(2 * np.pi * cutoff * r) / (np.pi * r), cutoff)
     win = np.kaiser(taps, beta)
     f = jinc * np.outer(win, win)
-    return torch.tensor(f / f.sum(), dtype=torch.float32)
+    return torch.tensor(f / f.sum(), dtype=torch.float64)

@@ -2,9 +2,7 @@
 
 from pydantic import Field
 
-from gensemble.core.hookspecs import hookimpl
-from gensemble.data.domain_base import CropOptions, CroppedGridDomain
-from gensemble.data.grid import Grid
+from gensemble.api import CropOptions, CroppedGridDomain, Grid, hookimpl
 
 
 class AlpsOptions(CropOptions):

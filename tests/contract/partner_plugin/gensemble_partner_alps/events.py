@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gensemble.api.events import Event, Threshold, box
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api import Event, Threshold, box, hookimpl
 
 
 @hookimpl

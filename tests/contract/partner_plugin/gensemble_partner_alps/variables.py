@@ -1,8 +1,7 @@
 """The partner's own variable: a 3-second gust with its warning thresholds, and one
 deliberately invalid definition (listed with its error; nothing else breaks)."""
 
-from gensemble.api.variables import Variable
-from gensemble.core.hookspecs import hookimpl
+from gensemble.api import Variable, hookimpl
 
 GUST3S = Variable(
     "gust3s",

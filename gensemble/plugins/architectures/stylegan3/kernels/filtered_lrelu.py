@@ -166,9 +166,11 @@ def filtered_lrelu(
     impl = resolve_impl(impl, x.device)
     if b is None:
         b = x.new_zeros(x.shape[1])
+    # the filters in the accumulation precision (float64 runs keep exact taps)
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    fu, fd = fu.to(x.device, acc), fd.to(x.device, acc)
     if impl == "reference":
         return ref.filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip)
-    fu, fd = fu.to(x.device), fd.to(x.device)
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or b.requires_grad)
     op = filtered_lrelu_op if needs_grad else filtered_lrelu_infer_op
     out = op(

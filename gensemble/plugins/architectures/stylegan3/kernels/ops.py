@@ -53,11 +53,12 @@ def resolve_impl(impl: str, device: torch.device) -> str:
 
 
 def _kernel(f: torch.Tensor, flip: bool, gain: float, like: torch.Tensor) -> torch.Tensor:
-    """The 2-D true-convolution kernel the Triton kernels take (float32, gain folded)."""
-    k = ref.kernel2d(f)
-    k = k.flip(0, 1) if flip else k
+    """The 2-D true-convolution kernel the Triton kernels take, gain folded, built in the
+    accumulation precision (float64 for float64 inputs, else float32) from the taps."""
     dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
-    return (k * gain).to(device=like.device, dtype=dtype).contiguous()
+    k = ref.kernel2d(f.to(device=like.device, dtype=dtype))
+    k = k.flip(0, 1) if flip else k
+    return (k * gain).contiguous()
 
 
 def _acc(x: torch.Tensor):  # noqa: ANN202

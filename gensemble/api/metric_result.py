@@ -3,7 +3,7 @@
 Scalars are named ``<metric>/<variable>`` (or ``<metric>/<detail>/<variable>``) so that
 MLflow groups them and runs can be compared key by key.  A score that is undefined for the
 input (one member, constant fields, no event) is NaN with its reason in ``undefined``
-(:mod:`gensemble.evaluation.validation` states the policy), never a made-up number.
+(:mod:`gensemble.api.metric_checks` states the policy), never a made-up number.
 """
 
 from __future__ import annotations

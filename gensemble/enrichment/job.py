@@ -1,0 +1,168 @@
+"""One ``enrich`` job: read a forecast, enlarge each of its cases, write one CF file.
+
+The command line parses its flags into an :class:`EnrichJob` and prints what
+:func:`run_enrich` returns; a Python caller builds the job itself.  Everything between
+(holding members back for scoring, merging a calibration with explicit settings, the
+provenance written into the file) lives here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gensemble.core.errors import UserError
+from gensemble.enrichment.invert import InversionConfig
+from gensemble.enrichment.io import ForecastCase, read_file, read_store, sha256, write_forecast
+from gensemble.enrichment.perturb import PerturbConfig
+from gensemble.enrichment.pipeline import EnrichedForecast, Enricher
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class EnrichJob:
+    """What to enlarge, with what, and where to write it."""
+
+    source: str  # run id, models:/NAME/VERSION or checkpoint path
+    out: Path
+    n: int = 120
+    members: Path | None = None  # a CF netCDF/GRIB ensemble, or ...
+    store: Path | None = None  # ... a prepared store with
+    date: str | None = None  # ... a forecast reference time
+    lead: float | None = None  # ... and a lead time (hours)
+    hybrid: bool = False
+    calibration: str | None = None  # calibration file or run id
+    #: explicit perturbation settings, over the calibration's (a, b, levels, prior_levels)
+    perturb: dict[str, Any] = field(default_factory=dict)
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    seed: int = 0
+    holdout: int = 0  # members held back as truth for scoring
+    compile: bool = False
+    device: str = "cpu"
+    uri: str | None = None
+    experiment: str = "gensemble"
+    which: str = "last"
+
+
+@dataclass
+class EnrichJobResult:
+    """What a job wrote and the numbers worth reporting."""
+
+    path: Path
+    variables: list[str]
+    cases: list[ForecastCase]
+    outputs: list[EnrichedForecast]
+    #: members held back per case (empty without a hold-out)
+    held: list[np.ndarray]
+    provenance: dict[str, Any]
+
+    @property
+    def rmse(self) -> np.ndarray:
+        """(C,) reconstruction RMSE, mean over cases and inverted members."""
+        return np.stack([o.rmse for o in self.outputs]).mean(axis=(0, 1))
+
+
+def load_enricher(
+    source: str, uri: str | None, experiment: str, which: str, device: str
+) -> tuple[Enricher, Path]:
+    from gensemble.inference.loaded import LoadedModel
+    from gensemble.inference.resolve import resolve_checkpoint
+
+    path = resolve_checkpoint(source, uri, experiment, which)
+    return Enricher(LoadedModel(path), device), path
+
+
+def perturbation(job: EnrichJob) -> PerturbConfig:
+    """The calibration's perturbation (or the defaults) with the explicit settings over it."""
+    base = PerturbConfig()
+    if job.calibration:
+        from gensemble.enrichment.calibrate import perturb_from_record
+        from gensemble.enrichment.calibration_job import read_calibration
+
+        base = perturb_from_record(read_calibration(job.calibration, job.uri), job.calibration)
+    update = {k: v for k, v in job.perturb.items() if v is not None} | {"seed": job.seed}
+    return PerturbConfig.model_validate(base.model_dump() | update)
+
+
+def hold_out(cases: list[ForecastCase], k: int) -> list[np.ndarray]:
+    """Take the last ``k`` members of every case out (in place) and return them."""
+    if not k:
+        return []
+    if cases[0].members.shape[0] - k < 2:
+        raise UserError(f"holding {k} members back leaves fewer than 2 to invert", "holdout")
+    held = [c.members[-k:] for c in cases]
+    for c in cases:
+        c.members, c.member_ids = c.members[:-k], c.member_ids[:-k]
+    return held
+
+
+def run_enrich(
+    job: EnrichJob, on_step: Callable[[int], None] | None = None, on_start: Any = None
+) -> EnrichJobResult:
+    """Invert, perturb and write every case of the job's forecast.  ``on_start(total)`` is
+    told the number of inversion steps ahead, ``on_step(k)`` each k done."""
+    if (job.members is None) == (job.store is None):
+        raise UserError("give the input ensemble as a file or as a store, not both or neither")
+    if job.store is not None and (job.date is None or job.lead is None):
+        raise UserError("a store needs a forecast reference time and a lead time", "date")
+    cfg = perturbation(job)
+    enricher, path = load_enricher(job.source, job.uri, job.experiment, job.which, job.device)
+    loaded = enricher.loaded
+    if job.compile:  # inversion differentiates once through synthesis: compilable
+        mode = "reduce-overhead" if str(job.device).startswith("cuda") else None
+        loaded.model.compile_networks(mode=mode, training=False)
+    if job.members is not None:
+        cases = read_file(job.members, loaded.variables, loaded.grid)
+    else:
+        shape = tuple(loaded.meta.shape)
+        cases = read_store(job.store, loaded.variables, shape, job.date, job.lead)
+    held = hold_out(cases, job.holdout)
+    if on_start is not None:
+        on_start(job.inversion.steps * sum(c.members.shape[0] for c in cases))
+    outputs = [
+        enricher.enrich(case.members, job.n, job.inversion, cfg, job.hybrid, on_step)
+        for case in cases
+    ]
+    plan = enricher.plan(cfg)
+    provenance = {
+        "checkpoint": str(path),
+        "checkpoint_sha256": sha256(path),
+        "run_id": str(loaded.meta.run_id),
+        "training_step": int(loaded.meta.step),
+        "perturbation_a": plan.a.tolist(),
+        "perturbation_b": plan.b.tolist(),
+        "perturbation": cfg.model_dump(mode="json"),
+        "calibration": job.calibration or "none",
+        "seed": job.seed,
+        "inversion": job.inversion.model_dump(mode="json"),
+        "inversion_steps_run": [o.inversion.steps for o in outputs],
+        "hybrid": int(job.hybrid),
+    }
+    written = write_forecast(
+        job.out, loaded.grid, loaded.meta.domain.name, loaded.variables, cases, outputs, provenance
+    )
+    return EnrichJobResult(written, list(loaded.variables), cases, outputs, held, provenance)
+
+
+def holdout_scores(result: EnrichJobResult) -> dict[str, dict[str, float]]:
+    """Scores of the raw, enriched and hybrid ensembles against the members held back."""
+    from gensemble.enrichment.scores import holdout_table
+
+    observed = np.concatenate(result.held)
+    raw = np.concatenate([c.members for c in result.cases])
+    gen = np.concatenate([o.generated_fields for o in result.outputs])
+    return holdout_table(
+        result.variables,
+        observed,
+        {
+            f"raw ({result.cases[0].members.shape[0]})": raw,
+            f"enriched ({int(result.outputs[0].generated.sum())})": gen,
+            "hybrid": np.concatenate([raw, gen]),
+        },
+    )
