@@ -22,8 +22,8 @@ import scipy.ndimage  # noqa: E402
 import torch  # noqa: E402
 from _timing import median_time  # noqa: E402
 
-from gensemble.core.registry import get_registry  # noqa: E402
 from gensemble.api.metric_context import EvalContext  # noqa: E402
+from gensemble.core.registry import get_registry  # noqa: E402
 from gensemble.plugins.metrics.swd import level_shapes  # noqa: E402
 
 VARS = ["u10", "v10", "t2m", "rr"]
