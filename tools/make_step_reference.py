@@ -30,14 +30,20 @@ SHAPE = [3, 16, 24]
 
 def run_case(arch: str, extra: dict, step_fn) -> dict[str, torch.Tensor]:  # noqa: ANN001
     """Train ``STEPS`` steps on fixed random "real" batches; ``step_fn(model, real, step)``
-    makes one step."""
-    options = dict(get_registry().get("architecture", arch).tiny_options, **extra)
-    torch.manual_seed(0)
-    model = build_model(arch, options, SHAPE)
-    reals = torch.randn(STEPS, 4, *SHAPE, generator=torch.Generator().manual_seed(5))
-    for step in range(STEPS):
-        step_fn(model, reals[step], step)
-    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    makes one step.  One thread: a matmul's summation order, and so its last bit, depends
+    on how many threads share it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        options = dict(get_registry().get("architecture", arch).tiny_options, **extra)
+        torch.manual_seed(0)
+        model = build_model(arch, options, SHAPE)
+        reals = torch.randn(STEPS, 4, *SHAPE, generator=torch.Generator().manual_seed(5))
+        for step in range(STEPS):
+            step_fn(model, reals[step], step)
+        return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    finally:
+        torch.set_num_threads(threads)
 
 
 def legacy_step(model, real, step):  # noqa: ANN001, ANN201

@@ -32,7 +32,7 @@ def calibrate(
     which: str = typer.Option("last"),
 ) -> None:
     """Learn a and b per resolution level over past forecasts; writes a calibration file."""
-    from gensemble.core.progress import progress
+    from gensemble.core.progress import work_bar
     from gensemble.enrichment.calibrate import CalibrationConfig
     from gensemble.enrichment.calibration_job import CalibrateJob, log_calibration, run_calibrate
     from gensemble.enrichment.invert import InversionConfig
@@ -54,13 +54,8 @@ def calibrate(
             experiment=experiment_name,
             which=which,
         )
-        with progress() as bar:
-            task = bar.add_task("invert", total=None)
-            result = run_calibrate(
-                job,
-                on_step=lambda k: bar.update(task, advance=k),
-                on_start=lambda total: bar.update(task, total=total),
-            )
+        with work_bar("invert") as (on_start, on_step):
+            result = run_calibrate(job, on_step=on_step, on_start=on_start)
     record = result.record
     typer.echo(
         f"{objective} objective {record['value_before']:.4g} -> {record['value_after']:.4g} "

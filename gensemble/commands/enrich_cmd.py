@@ -41,7 +41,7 @@ def enrich(
     which: str = typer.Option("last", help="last or best checkpoint of a run"),
 ) -> None:
     """Enlarge a real forecast ensemble: invert its members, perturb, write N members."""
-    from gensemble.core.progress import progress
+    from gensemble.core.progress import work_bar
     from gensemble.enrichment.invert import InversionConfig
     from gensemble.enrichment.job import EnrichJob, holdout_scores, run_enrich
 
@@ -75,13 +75,8 @@ def enrich(
             experiment=experiment_name,
             which=which,
         )
-        with progress() as bar:
-            task = bar.add_task("invert", total=None)
-            result = run_enrich(
-                job,
-                on_step=lambda k: bar.update(task, advance=k),
-                on_start=lambda total: bar.update(task, total=total),
-            )
+        with work_bar("invert") as (on_start, on_step):
+            result = run_enrich(job, on_step=on_step, on_start=on_start)
     detail = ", ".join(f"{v} {e:.3g}" for v, e in zip(result.variables, result.rmse, strict=True))
     typer.echo(f"wrote {result.path}: {len(result.cases)} forecast(s) x {n} members")
     typer.echo(f"reconstruction RMSE (mean over members): {detail}")

@@ -120,7 +120,7 @@ def comparison_figure(runs: list[RunCurves], metrics: list[str], path: Path) -> 
 
     ncols = min(len(metrics), 3)
     nrows = -(-len(metrics) // ncols)
-    fig = figures.plt.figure(figsize=(4.6 * ncols, 3.4 * nrows))
+    fig = figures.pyplot().figure(figsize=(4.6 * ncols, 3.4 * nrows))
     for i, key in enumerate(metrics):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         for r in runs:

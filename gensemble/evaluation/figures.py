@@ -1,17 +1,27 @@
-"""Small matplotlib helpers for metric figures (headless backend)."""
+"""Small matplotlib helpers for metric figures (headless backend).
+
+pyplot is imported on first use: a command that draws nothing (most of them, and every
+metric run with figures off) does not pay its half-second import.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import matplotlib
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def map_panels(
@@ -19,7 +29,7 @@ def map_panels(
 ) -> Any:
     """One image per entry, side by side, each with its colour bar."""
     n = len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
+    fig, axes = pyplot().subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
     lo = min(np.nanmin(m) for m in maps.values()) if shared else None
     hi = max(np.nanmax(m) for m in maps.values()) if shared else None
     for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
@@ -34,9 +44,9 @@ def map_panels(
 
 
 def close(fig: Any) -> None:
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def new(ncols: int = 1, width: float = 4.0, height: float = 3.4) -> tuple[Any, Any]:
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    fig, axes = pyplot().subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, axes[0]

@@ -67,8 +67,14 @@ def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, r
     for label, rel in res.reliability.items():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
         a1.plot([0, 1], [0, 1], "k:", lw=0.8)
-        for name, (centre, freq, _count) in rel.items():
-            a1.plot(centre, freq, "o-", label=name)
+        sharp = a1.inset_axes([0.62, 0.08, 0.35, 0.3])  # sharpness: cases per level
+        for name, (mean_p, freq, count) in rel.items():
+            seen = count > 0
+            a1.plot(mean_p[seen], freq[seen], "o-", label=name)
+            sharp.plot(mean_p[seen], count[seen], ".-", lw=0.8)
+        sharp.set_yscale("log")
+        sharp.set_title("count", fontsize=7)
+        sharp.tick_params(labelsize=6)
         a1.set(
             xlabel="forecast probability", ylabel="observed frequency", title=f"reliability {label}"
         )

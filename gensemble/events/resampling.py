@@ -9,17 +9,22 @@ quadratic forms in the member weights, so one pass over the points gives per cas
   (e: member exceeds the threshold, o: the truth does);
 * ``roc[k, j, :]``: counts of points with forecast probability j / N, split by o.
 
-A replicate resamples blocks of cases (dates) and members (multinomial weights w):
+A replicate resamples blocks of cases - never members.  Each case's members are already
+a fresh draw from the forecast's law, so the case-to-case spread of a score includes the
+member-sampling noise; redrawing members on top counts it twice and shrinks the effective
+ensemble (an audit measured paired-difference intervals 3.8x too wide, coverage 1.00).
+With member weights w (all ones in the bootstrap; other weights describe an ensemble with
+repeated members):
 
-* fair CRPS = w.skill / N - w' pair w / (2 (N^2 - w.w)) (pairs of distinct members only,
-  so the estimate stays unbiased when a member is drawn twice);
+* fair CRPS = w.skill / N - w' pair w / (2 (N^2 - w.w)) (pairs of distinct members only);
 * Brier = w' gram w / N^2 - 2 w.hit / N + occ;
-* ROC area from the summed counts (cases only: member weights move the probability levels).
+* ROC area from the summed probability-level counts.
 
-Drawing members with replacement makes an N-member ensemble look like one of fewer
-members, which raises its Brier score by about p (1 - p) / N - more for the raw ensemble
-than for a large enriched one.  So intervals are centred on the point value (the
-bootstrap's spread, not its mean): value + percentiles of (replicate - replicate mean).
+Blocks gather the cases whose valid times fall in one window, whatever forecast or
+held-out member they come from (overlapping forecasts and rotations verify the same
+weather, so they are not independent).  Intervals are bootstrap percentiles: every
+replicate is a valid score, so an interval never leaves the score's range (Brier >= 0,
+ROC area in [0, 1]).  An interval of zero width (one block) is no interval.
 """
 
 from __future__ import annotations
@@ -74,19 +79,17 @@ def sufficient(ens: np.ndarray, obs: np.ndarray, threshold: float) -> Sufficient
 
 
 def blocks_of(group: np.ndarray, valid: np.ndarray, hours: float) -> np.ndarray:
-    """Block index of each case: consecutive valid times of one forecast (``group``)
-    within ``hours`` of each other share a block, since hourly scores (and sums over
-    overlapping periods) are not independent; blocks are what the bootstrap resamples."""
-    out = np.empty(len(valid), dtype=int)
+    """Block index of each case: the cases whose valid times fall in one window of
+    ``hours`` share a block, whichever forecast or held-out member (``group``) they come
+    from - consecutive hours, sums over overlapping periods, overlapping forecasts and
+    rotations all verify the same weather.  Blocks are what the bootstrap resamples."""
     span = np.timedelta64(int(round(hours * 3600)), "s")
-    keys: dict[tuple, int] = {}
-    for g in np.unique(group):
-        idx = np.flatnonzero(group == g)
-        t0 = valid[idx].min()
-        for i in idx:
-            key = (g, int((valid[i] - t0) // span))
-            out[i] = keys.setdefault(key, len(keys))
-    return out
+    valid = np.asarray(valid).astype("datetime64[s]")
+    if valid.size == 0:
+        return np.zeros(0, dtype=int)
+    window = (valid - valid.min()) // span
+    _, out = np.unique(np.asarray(window, dtype=np.int64), return_inverse=True)
+    return out.reshape(-1).astype(int)
 
 
 def crps_of(s: Sufficient, cases: np.ndarray, w: np.ndarray) -> float:
@@ -111,7 +114,7 @@ def roc_of(s: Sufficient, cases: np.ndarray) -> float:
     counts = s.roc[cases].sum(0)
     non, yes = counts[:, 0], counts[:, 1]
     n0, n1 = non.sum(), yes.sum()
-    if n0 == 0 or n1 == 0:
+    if n0 == 0 or n1 == 0 or np.count_nonzero(non + yes) < 2:  # one probability level
         return float("nan")
     below = np.cumsum(non) - non  # non-events at lower probability levels
     return float((yes * (below + 0.5 * non)).sum() / (n0 * n1))
@@ -128,13 +131,29 @@ def scores_of(s: Sufficient, cases: np.ndarray, w: np.ndarray, label: str) -> di
     }
 
 
-def centred_interval(value: float, draws: np.ndarray) -> tuple[float, float]:
-    """95 % interval of the bootstrap's spread placed on the point value."""
-    draws = draws[np.isfinite(draws)]
-    if not np.isfinite(value) or draws.size < 2:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(draws - draws.mean(), [2.5, 97.5])
-    return float(value + lo), float(value + hi)
+#: blocks needed before a difference may be called significant: with fewer, the
+#: percentile interval of a handful of distinct replicates is too coarse to trust
+MIN_BLOCKS = 8
+
+NO_INTERVAL = (float("nan"), float("nan"))
+
+
+def percentile_interval(value: float, draws: np.ndarray) -> tuple[float, float]:
+    """95 % bootstrap percentile interval; none (NaN) when the point value is undefined,
+    more than a tenth of the replicates are undefined (e.g. no event drawn), or the
+    interval has zero width (nothing was resampled)."""
+    finite = draws[np.isfinite(draws)]
+    if not np.isfinite(value) or finite.size < max(10, 0.9 * draws.size):
+        return NO_INTERVAL
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    if not hi > lo:
+        return NO_INTERVAL
+    return float(lo), float(hi)
+
+
+#: an interval's key: (ensemble, score) for a score, (ensemble, reference, score) for
+#: the paired difference ensemble - reference
+IntervalKey = tuple[str, str] | tuple[str, str, str]
 
 
 def bootstrap_scores(
@@ -144,36 +163,27 @@ def bootstrap_scores(
     reps: int,
     rng: np.random.Generator,
     reference: str = "raw",
-) -> tuple[dict[str, dict[str, float]], dict[str, tuple[float, float]]]:
-    """Point scores of every ensemble and 95 % intervals of each score (key
-    ``"ensemble|score"``) and of each difference from ``reference`` (``"name-raw|score"``),
-    the cases of a replicate shared by all ensembles (paired)."""
+) -> tuple[dict[str, dict[str, float]], dict[IntervalKey, tuple[float, float]]]:
+    """Point scores of every ensemble, and 95 % intervals of each score and of each
+    difference from ``reference``, the cases of a replicate shared by all ensembles
+    (paired).  Ensemble names are free text (``climate-2`` works)."""
     all_cases = np.arange(len(blocks))
-    point = {name: scores_of(s, all_cases, np.ones(s.members), label) for name, s in stats.items()}
+    ones = {name: np.ones(s.members) for name, s in stats.items()}
+    point = {name: scores_of(s, all_cases, ones[name], label) for name, s in stats.items()}
     ids = np.unique(blocks)
     in_block = [np.flatnonzero(blocks == b) for b in ids]
-    draws: dict[str, list[float]] = {}
+    draws: dict[IntervalKey, list[float]] = {}
     for _ in range(reps):
         cases = np.concatenate([in_block[b] for b in rng.integers(0, len(ids), len(ids))])
-        per = {}
-        for name, s in stats.items():
-            w = rng.multinomial(s.members, np.full(s.members, 1 / s.members)).astype(float)
-            per[name] = scores_of(s, cases, w, label)
-            for key, v in per[name].items():
-                draws.setdefault(f"{name}|{key}", []).append(v)
-        for name in per:
-            if name != reference and reference in per:
-                for key, v in per[name].items():
-                    draws.setdefault(f"{name}-{reference}|{key}", []).append(
-                        v - per[reference][key]
-                    )
-    intervals = {}
-    for key, v in draws.items():
-        name, score = key.split("|")
-        if "-" in name:
-            a, b = name.split("-")
-            value = point[a][score] - point[b][score]
-        else:
-            value = point[name][score]
-        intervals[key] = centred_interval(value, np.asarray(v, dtype=float))
+        per = {name: scores_of(s, cases, ones[name], label) for name, s in stats.items()}
+        for name, scores in per.items():
+            for key, v in scores.items():
+                draws.setdefault((name, key), []).append(v)
+                if name != reference and reference in per:
+                    diff = v - per[reference][key]
+                    draws.setdefault((name, reference, key), []).append(diff)
+    intervals: dict[IntervalKey, tuple[float, float]] = {}
+    for k, v in draws.items():
+        value = point[k[0]][k[-1]] - (point[k[1]][k[-1]] if len(k) == 3 else 0.0)
+        intervals[k] = percentile_interval(value, np.asarray(v, dtype=float))
     return point, intervals

@@ -26,8 +26,12 @@ LOG = logging.getLogger(__name__)
 def fair_crps(ens: np.ndarray, obs: np.ndarray, fair: bool = True) -> np.ndarray:
     """(K,) mean CRPS over points of ens (K, N, P) against obs (K, P): the fair one
     (Ferro 2014) by default, the plain ensemble CRPS (properscoring's) with ``fair=False``.
-    The pair term sum_ij |X_i - X_j| comes from the sorted members in O(N log N)."""
+    The pair term sum_ij |X_i - X_j| comes from the sorted members in O(N log N).  The
+    fair CRPS of a single member is undefined (NaN), as in the resampled scores: the
+    metrics' degenerate-input policy, not a silent mean absolute error."""
     n = ens.shape[1]
+    if fair and n < 2:
+        return np.full(ens.shape[0], np.nan)
     skill = np.abs(ens - obs[:, None]).mean(axis=1)
     x = np.sort(ens, axis=1)
     weights = (2 * np.arange(1, n + 1) - n - 1).reshape(1, n, 1)
@@ -37,8 +41,9 @@ def fair_crps(ens: np.ndarray, obs: np.ndarray, fair: bool = True) -> np.ndarray
 
 
 def exceedance(ens: np.ndarray, obs: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-    """(p, o): forecast probability (K, P) and observed occurrence (K, P) of x > t."""
-    return (ens > t).mean(axis=1), (obs > t).astype(float)
+    """(p, o): forecast probability (K, P) and observed occurrence (K, P) of x > t; a
+    missing observation (NaN) is a missing occurrence, not a non-event."""
+    return (ens > t).mean(axis=1), np.where(np.isnan(obs), np.nan, obs > t)
 
 
 def brier(p: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -47,10 +52,12 @@ def brier(p: np.ndarray, o: np.ndarray) -> np.ndarray:
 
 
 def roc_area(p: np.ndarray, o: np.ndarray) -> float:
-    """Area under the ROC curve (NaN when there are no events or no non-events)."""
+    """Area under the ROC curve; NaN when there are no events or no non-events, or when
+    the forecast takes a single probability (e.g. it never exceeds the threshold): it
+    then discriminates nothing, which 0.5 would present as a score."""
     p, o = p.ravel(), o.ravel() > 0.5
     n1, n0 = int(o.sum()), int((~o).sum())
-    if n1 == 0 or n0 == 0:
+    if n1 == 0 or n0 == 0 or np.ptp(p) == 0:
         return float("nan")
     _, inv, counts = np.unique(p, return_inverse=True, return_counts=True)
     # mid-ranks: tied probabilities share the mean of the ranks they span
@@ -59,22 +66,38 @@ def roc_area(p: np.ndarray, o: np.ndarray) -> float:
     return float((r[o].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def reliability(p: np.ndarray, o: np.ndarray, bins: int = 10) -> tuple[np.ndarray, ...]:
-    """(bin centres, observed frequency, count) of the forecast probabilities."""
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p.ravel(), edges) - 1, 0, bins - 1)
-    count = np.bincount(idx, minlength=bins)
-    hits = np.bincount(idx, weights=o.ravel(), minlength=bins)
-    freq = np.where(count > 0, hits / np.maximum(count, 1), np.nan)
-    return (edges[:-1] + edges[1:]) / 2, freq, count
+def reliability(
+    p: np.ndarray, o: np.ndarray, members: int | None = None, bins: int = 10
+) -> tuple[np.ndarray, ...]:
+    """(mean forecast probability, observed frequency, count) per bin.
+
+    An ensemble of ``members`` forecasts the probabilities k / members exactly, so each of
+    its levels is its own bin (``linspace`` edges put 0.3, 0.6 and 0.7 of a 10-member
+    ensemble into the bin below by rounding).  Otherwise ``bins`` equal bins.  Points sit
+    at the mean forecast probability of their bin, and the counts are the sharpness
+    histogram."""
+    p, o = p.ravel(), o.ravel()
+    if members:
+        idx = np.rint(p * members).astype(int)
+        nbins = members + 1
+    else:
+        idx = np.clip((p * bins).astype(int), 0, bins - 1)
+        nbins = bins
+    count = np.bincount(idx, minlength=nbins)
+    hits = np.bincount(idx, weights=o, minlength=nbins)
+    mean_p = np.bincount(idx, weights=p, minlength=nbins)
+    some = count > 0
+    freq = np.where(some, hits / np.maximum(count, 1), np.nan)
+    return np.where(some, mean_p / np.maximum(count, 1), np.nan), freq, count
 
 
 def rank_histogram(ens: np.ndarray, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Counts of the truth's rank among the N members (N + 1 bins)."""
+    """Counts of the truth's rank among the N members (N + 1 bins); a missing
+    observation (NaN) has no rank and is not counted."""
     below = (ens < obs[:, None]).sum(axis=1)
     ties = (ens == obs[:, None]).sum(axis=1)
     rank = below + np.floor(rng.random(below.shape) * (ties + 1)).astype(int)
-    return np.bincount(rank.ravel(), minlength=ens.shape[1] + 1)
+    return np.bincount(rank[np.isfinite(obs)].ravel(), minlength=ens.shape[1] + 1)
 
 
 def fss(prob: np.ndarray, occ: np.ndarray, mask: np.ndarray, scale: int) -> float:

@@ -80,11 +80,15 @@ def read_stations(path: Path, grid, mask: np.ndarray, valid: np.ndarray, variabl
     index = {n: i for i, n in enumerate(names)}
     valid = valid.astype("datetime64[s]")
     out = {v: np.full((len(valid), len(names)), np.nan) for v in set(df["variable"])}
-    t_index = {t: k for k, t in enumerate(valid)}
+    # every case valid at a time gets its observation: overlapping forecasts (two runs
+    # covering one hour) and held-out rotations share a valid time
+    t_index: dict[np.datetime64, list[int]] = {}
+    for k, t in enumerate(valid):
+        t_index.setdefault(t, []).append(k)
     for st, var, t, val in zip(
         df["station"].astype(str), df["variable"], times, df["value"], strict=True
     ):
-        k = t_index.get(np.datetime64(t, "s"))
-        if k is not None and st in index:
-            out[var][k, index[st]] = float(val)
+        ks = t_index.get(np.datetime64(t, "s"))
+        if ks and st in index:
+            out[var][ks, index[st]] = float(val)
     return Stations(names, rows[inside], cols[inside], out)

@@ -6,9 +6,11 @@ scored on an event against observations or a held-out member, with bootstrap int
 * hybrid: the raw members plus N - M of the enriched ones;
 * climate: N unconditional draws of the generator (what it knows without the forecast).
 
-Every score comes with a 95 % interval from resampling cases (dates, and held-out
-members) and members; enriched - raw differences are resampled in pairs of cases, so a
-difference whose interval excludes 0 can be called significant.
+Every score comes with a 95 % percentile interval from resampling blocks of cases (all
+cases valid within one window, whichever forecast or held-out member they come from;
+see :mod:`.resampling`); differences from raw are resampled in pairs of cases, and a
+difference is called significant only when its interval excludes 0 and the cases form
+at least ``resampling.MIN_BLOCKS`` blocks.
 """
 
 from __future__ import annotations
@@ -188,11 +190,11 @@ def verify(
         pts = {n: _at(v, stations, data.mask)[..., ok] for n, v in vals.items()}
         blocks = rs.blocks_of(group[keep], valid[keep], max(cfg.block_h, t.accumulation_h))
         n_blocks = len(np.unique(blocks))
-        if n_blocks < 5:
+        if n_blocks < rs.MIN_BLOCKS:
             res.notes.append(
                 f"{t.label}: {len(keep)} cases in {n_blocks} independent block(s) of "
-                f"{max(cfg.block_h, t.accumulation_h):g} h: the intervals mostly show member "
-                "sampling, not case-to-case variation"
+                f"{max(cfg.block_h, t.accumulation_h):g} h: too few for an interval to be "
+                f"trusted, so no difference is called significant (needs {rs.MIN_BLOCKS})"
             )
         _score_threshold(res, t, pts, obs_pts, vals, obs, data, stations, cfg, rng, blocks)
     return res
@@ -208,12 +210,13 @@ def _score_threshold(
         for key, value in scores.items():
             if (n, key) in seen:  # the CRPS of a quantity already scored at another threshold
                 continue
-            lo, hi = intervals.get(f"{n}|{key}", (np.nan, np.nan))
+            lo, hi = intervals.get((n, key), rs.NO_INTERVAL)
             res.table.append(ScoreRow(n, key, value, lo, hi))
             if n != "raw" and "raw" in point:
-                dlo, dhi = intervals.get(f"{n}-raw|{key}", (np.nan, np.nan))
-                # a zero-width interval (one block, no member effect) says nothing
-                significant = bool(np.isfinite(dlo) and dhi > dlo and (dlo > 0 or dhi < 0))
+                dlo, dhi = intervals.get((n, "raw", key), rs.NO_INTERVAL)
+                # no interval (zero width, undefined) and too few blocks say nothing
+                enough = len(np.unique(blocks)) >= rs.MIN_BLOCKS
+                significant = bool(enough and np.isfinite(dlo) and (dlo > 0 or dhi < 0))
                 res.diffs.append(
                     ScoreDiff(n, key, value - point["raw"][key], dlo, dhi, significant)
                 )
@@ -221,7 +224,8 @@ def _score_threshold(
         n: sc.rank_histogram(e, obs_pts, rng) for n, e in pts.items()
     }  # fmt: skip
     res.reliability[t.label] = {
-        n: sc.reliability(*sc.exceedance(e, obs_pts, t.value)) for n, e in pts.items()
+        n: sc.reliability(*sc.exceedance(e, obs_pts, t.value), members=e.shape[1])
+        for n, e in pts.items()
     }
     if stations is None:  # neighbourhood and object scores need the truth on the grid
         occ = (grid_obs > t.value).astype(float)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib
+import numpy as np
+
+from gensemble.evaluation.figures import pyplot
 
 LOG = logging.getLogger(__name__)
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 
 def sample_figure(real: np.ndarray, fake: np.ndarray, variables: list[str], n: int = 3) -> Any:
     """real/fake (N, C, H, W) in physical units; same colour scale per variable."""
     n = min(n, len(real), len(fake))
+    plt = pyplot()
     fig, axes = plt.subplots(
         len(variables), 2 * n, figsize=(1.9 * 2 * n, 1.9 * len(variables)), squeeze=False
     )

@@ -130,7 +130,7 @@ def test_uneven_n_over_m_uses_every_input() -> None:
     k = assign(10, 4)
     counts = torch.bincount(k, minlength=4)
     assert counts.min() >= 2 and counts.max() <= 3 and int(counts.sum()) == 10
-    with pytest.raises(ValueError, match="at least 4"):
+    with pytest.raises(UserError, match="at least 4"):
         assign(3, 4)
 
 
@@ -140,7 +140,7 @@ def test_rows_by_level_and_prior_rows(enricher: Enricher) -> None:
     coarse = [i for i, hw in enumerate(levels) if hw == min(levels)]
     assert plan.b.nonzero().flatten().tolist() == coarse and plan.a[coarse[0]] == 0.3
     assert plan.prior_rows.sum() > 0
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(UserError, match="out of range"):
         resolve_rows(PerturbConfig(rows=[99]), levels)
 
 
@@ -149,11 +149,11 @@ def test_same_seed_same_members(enricher: Enricher) -> None:
     members = enricher.physical(target)
     inv_cfg = InversionConfig(steps=10)
     runs = [enricher.enrich(members, 7, inv_cfg, PerturbConfig(seed=s)) for s in (5, 5, 6)]
-    np.testing.assert_array_equal(runs[0]["fields"], runs[1]["fields"])
-    assert not np.array_equal(runs[0]["fields"], runs[2]["fields"])
+    np.testing.assert_array_equal(runs[0].fields, runs[1].fields)
+    assert not np.array_equal(runs[0].fields, runs[2].fields)
     hybrid = enricher.enrich(members, 7, inv_cfg, PerturbConfig(seed=5), hybrid=True)
-    assert hybrid["generated"].tolist() == [0, 0, 0, 1, 1, 1, 1]
-    np.testing.assert_array_equal(hybrid["fields"][:3], members)
+    assert hybrid.generated.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_array_equal(hybrid.fields[:3], members)
 
 
 def test_optimised_noise_is_reused_for_generated_members(enricher: Enricher) -> None:
@@ -184,12 +184,12 @@ def test_cf_file_round_trip(enricher: Enricher, tmp_path) -> None:  # noqa: ANN0
     with xr.open_dataset(path) as ds:
         assert ds["rr"].attrs["units"] == "mm/h" and ds["rr"].attrs["grid_mapping"] == "crs"
         assert "grid_mapping_name" in ds["crs"].attrs
-        assert ds["generated"].values.tolist() == [1] * 6
+        assert ds.generated.values.tolist() == [1] * 6
         assert ds["forecast_reference_time"].values[0] == np.datetime64("2020-10-02T00:00", "ns")
         assert ds["reconstruction_rmse"].shape == (1, 3, 4)
-        np.testing.assert_allclose(ds["t2m"].values[0], out["fields"][:, 3], rtol=1e-6)
+        np.testing.assert_allclose(ds["t2m"].values[0], out.fields[:, 3], rtol=1e-6)
     again = read_file(path, enricher.loaded.variables, enricher.loaded.grid)
-    np.testing.assert_allclose(again[0].members, out["fields"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(again[0].members, out.fields, rtol=1e-5, atol=1e-5)
 
 
 def test_calibration_lowers_its_objective_on_held_back_members(enricher: Enricher) -> None:

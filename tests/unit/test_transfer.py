@@ -15,6 +15,7 @@ from gensemble.core.errors import UserError
 from gensemble.inference.checkpoint_io import save_checkpoint
 from gensemble.inference.loaded import build_model
 from gensemble.inference.metadata import CheckpointMeta, PluginSpec
+from gensemble.inference.transfer_report import TransferReport
 from gensemble.plugins.architectures.stylegan2.plugin import StyleGAN2Options
 from gensemble.training import transfer
 from tests.conftest import TINY_ARCH, make_meta
@@ -50,7 +51,9 @@ def test_dropping_a_variable_keeps_the_generator_and_discriminator_exact() -> No
     assert not done.recreated and not done.new and not done.dropped
     a = src.sample(3, torch.Generator().manual_seed(5))
     b = tgt.sample(3, torch.Generator().manual_seed(5))
-    torch.testing.assert_close(b, a[:, 1:], atol=0, rtol=0)
+    # equal up to the rounding of the output layer's matmul, whose blocking (and so its
+    # summation order) depends on the channel count and the thread count
+    torch.testing.assert_close(b, a[:, 1:], atol=2e-6, rtol=0)
     # D's input layer is rescaled for its new fan-in: without rr, D sees what it saw
     # with rr = 0
     x = torch.randn(4, 3, 32, 32)
@@ -136,7 +139,7 @@ def test_frozen_layers_do_not_move_and_transferred_lr_is_scaled() -> None:
     assert {"G.const", "D.from_fields.weight"} <= set(trainable)
     tgt.set_trainable(set(frozen))
     opts = tgt.make_optimizers()
-    report = {"lr_scale_transferred": 0.1, "transferred": done.transferred}
+    report = TransferReport(lr_scale_transferred=0.1, transferred=done.transferred)
     transfer.scale_transferred_lr(opts, tgt, report)
     lrs = sorted({g["lr"] for g in opts["G"].param_groups})
     assert len(opts["G"].param_groups) == 2 and lrs[0] == pytest.approx(lrs[1] * 0.1)
