@@ -31,8 +31,9 @@ format: install
 	$(VENV)/bin/ruff format gensemble tests benchmarks
 	$(VENV)/bin/ruff check --fix gensemble tests benchmarks
 
+# one pytest-xdist worker per core; slow tests are stolen by whichever worker is free
 test: install lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $$(nproc) --dist worksteal
 
 demo: install
 	mkdir -p $(DEMO)

@@ -19,6 +19,11 @@ try:
 
     if not _torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
+    # under pytest-xdist (make test: one worker per core) each worker and the commands it
+    # runs take one thread, so two workers never oversubscribe the two cores
+    if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        _torch.set_num_threads(1)
 except ImportError:  # pragma: no cover
     pass
 

@@ -100,7 +100,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-def test_real_server_outage_keeps_training_and_loses_nothing(tmp_path: Path, capsys) -> None:
+def test_real_server_outage_keeps_training_and_loses_nothing(tmp_path: Path, caplog) -> None:
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
     server = _start_server(tmp_path / "srv.db", port)
@@ -112,7 +112,7 @@ def test_real_server_outage_keeps_training_and_loses_nothing(tmp_path: Path, cap
         tr.log_metrics({"loss": 2.0}, 1)  # server down: must not raise
         tr.log_metrics({"loss": 3.0}, 2)
         assert tr.pending == 2
-        assert "training continues" in capsys.readouterr().err
+        assert "training continues" in caplog.text
         server = _start_server(tmp_path / "srv.db", port)
         tr.end()
         assert tr.pending == 0
