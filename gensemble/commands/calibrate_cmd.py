@@ -36,10 +36,11 @@ def calibrate(
     from gensemble.enrichment.calibrate import CalibrationConfig
     from gensemble.enrichment.calibration_job import CalibrateJob, log_calibration, run_calibrate
     from gensemble.enrichment.invert import InversionConfig
+    from gensemble.enrichment.job import ModelSource
 
     with settings_errors(dates="--dates", store="--data"):
         job = CalibrateJob(
-            source=source,
+            model=ModelSource(source, which, uri, experiment_name, device),
             store=data,
             dates=[x.strip() for x in dates.split(",") if x.strip()],
             out=out,
@@ -49,10 +50,6 @@ def calibrate(
             ),
             inversion=InversionConfig(steps=steps, seed=seed),
             levels=ints(levels),
-            device=device,
-            uri=uri,
-            experiment=experiment_name,
-            which=which,
         )
         with work_bar("invert") as (on_start, on_step):
             result = run_calibrate(job, on_step=on_step, on_start=on_start)

@@ -43,7 +43,7 @@ def enrich(
     """Enlarge a real forecast ensemble: invert its members, perturb, write N members."""
     from gensemble.core.progress import work_bar
     from gensemble.enrichment.invert import InversionConfig
-    from gensemble.enrichment.job import EnrichJob, holdout_scores, run_enrich
+    from gensemble.enrichment.job import EnrichJob, ModelSource, holdout_scores, run_enrich
 
     if (members is None) == (data is None):
         raise UserError("give the input ensemble with --members FILE or --data STORE")
@@ -51,7 +51,7 @@ def enrich(
         raise UserError("--data needs --date (forecast reference time) and --lead (hours)")
     with settings_errors(date="--date", holdout="--holdout", calibration="--calibration"):
         job = EnrichJob(
-            source=source,
+            model=ModelSource(source, which, uri, experiment_name, device),
             out=out,
             n=n,
             members=members,
@@ -70,10 +70,6 @@ def enrich(
             seed=seed,
             holdout=holdout,
             compile=compile_,
-            device=device,
-            uri=uri,
-            experiment=experiment_name,
-            which=which,
         )
         with work_bar("invert") as (on_start, on_step):
             result = run_enrich(job, on_step=on_step, on_start=on_start)

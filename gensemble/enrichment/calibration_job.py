@@ -28,6 +28,7 @@ from gensemble.enrichment.calibrate import (
 from gensemble.enrichment.calibrate import calibrate as run_calibration
 from gensemble.enrichment.invert import InversionConfig
 from gensemble.enrichment.io import read_store
+from gensemble.enrichment.job import ModelSource
 from gensemble.enrichment.perturb import PerturbConfig
 
 LOG = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def lead_hours(store: Any, ref: np.datetime64, leads: list[float] | None) -> lis
 class CalibrateJob:
     """Past forecasts of a store to learn (a, b) on, with the inversion's settings."""
 
-    source: str
+    model: ModelSource
     store: Path
     dates: list[str]
     out: Path = Path("calibration.json")
@@ -88,10 +89,6 @@ class CalibrateJob:
     config: CalibrationConfig = field(default_factory=CalibrationConfig)
     inversion: InversionConfig = field(default_factory=InversionConfig)
     levels: list[int] | None = None
-    device: str = "cpu"
-    uri: str | None = None
-    experiment: str = "gensemble"
-    which: str = "last"
 
 
 @dataclass
@@ -110,9 +107,8 @@ def run_calibrate(
 ) -> CalibrateResult:
     """Invert the dates' members, search (a, b), write the record atomically."""
     from gensemble.data.store import Store
-    from gensemble.enrichment.job import load_enricher
 
-    enricher, path = load_enricher(job.source, job.uri, job.experiment, job.which, job.device)
+    enricher, path = job.model.load()
     loaded = enricher.loaded
     if not Path(job.store).exists():
         raise DataError(f"store {job.store} does not exist", "store")

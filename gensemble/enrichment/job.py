@@ -26,10 +26,29 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass
+class ModelSource:
+    """The trained generator a job uses (enrich, calibrate) and where it runs."""
+
+    ref: str  # run id, models:/NAME/VERSION or checkpoint path
+    which: str = "last"  # the checkpoint of a run
+    uri: str | None = None
+    experiment: str = "gensemble"
+    device: str = "cpu"
+
+    def load(self) -> tuple[Enricher, Path]:
+        """The enricher over the resolved checkpoint, and that checkpoint's path."""
+        from gensemble.inference.loaded import LoadedModel
+        from gensemble.inference.resolve import resolve_checkpoint
+
+        path = resolve_checkpoint(self.ref, self.uri, self.experiment, self.which)
+        return Enricher(LoadedModel(path), self.device), path
+
+
+@dataclass
 class EnrichJob:
     """What to enlarge, with what, and where to write it."""
 
-    source: str  # run id, models:/NAME/VERSION or checkpoint path
+    model: ModelSource
     out: Path
     n: int = 120
     members: Path | None = None  # a CF netCDF/GRIB ensemble, or ...
@@ -44,10 +63,6 @@ class EnrichJob:
     seed: int = 0
     holdout: int = 0  # members held back as truth for scoring
     compile: bool = False
-    device: str = "cpu"
-    uri: str | None = None
-    experiment: str = "gensemble"
-    which: str = "last"
 
 
 @dataclass
@@ -68,16 +83,6 @@ class EnrichJobResult:
         return np.stack([o.rmse for o in self.outputs]).mean(axis=(0, 1))
 
 
-def load_enricher(
-    source: str, uri: str | None, experiment: str, which: str, device: str
-) -> tuple[Enricher, Path]:
-    from gensemble.inference.loaded import LoadedModel
-    from gensemble.inference.resolve import resolve_checkpoint
-
-    path = resolve_checkpoint(source, uri, experiment, which)
-    return Enricher(LoadedModel(path), device), path
-
-
 def perturbation(job: EnrichJob) -> PerturbConfig:
     """The calibration's perturbation (or the defaults) with the explicit settings over it."""
     base = PerturbConfig()
@@ -85,7 +90,9 @@ def perturbation(job: EnrichJob) -> PerturbConfig:
         from gensemble.enrichment.calibrate import perturb_from_record
         from gensemble.enrichment.calibration_job import read_calibration
 
-        base = perturb_from_record(read_calibration(job.calibration, job.uri), job.calibration)
+        base = perturb_from_record(
+            read_calibration(job.calibration, job.model.uri), job.calibration
+        )
     update = {k: v for k, v in job.perturb.items() if v is not None} | {"seed": job.seed}
     return PerturbConfig.model_validate(base.model_dump() | update)
 
@@ -112,10 +119,10 @@ def run_enrich(
     if job.store is not None and (job.date is None or job.lead is None):
         raise UserError("a store needs a forecast reference time and a lead time", "date")
     cfg = perturbation(job)
-    enricher, path = load_enricher(job.source, job.uri, job.experiment, job.which, job.device)
+    enricher, path = job.model.load()
     loaded = enricher.loaded
     if job.compile:  # inversion differentiates once through synthesis: compilable
-        mode = "reduce-overhead" if str(job.device).startswith("cuda") else None
+        mode = "reduce-overhead" if str(job.model.device).startswith("cuda") else None
         loaded.model.compile_networks(mode=mode, training=False)
     if job.members is not None:
         cases = read_file(job.members, loaded.variables, loaded.grid)
