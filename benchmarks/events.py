@@ -1,6 +1,7 @@
 """Scoring one event: 24 lead times, 16 raw and 120 enriched members, 256x256 points.
 
-Times gensemble's scores (``gensemble.events.scores``: fair CRPS from sorted members,
+Times gensemble's scores (``gensemble.evaluation.ensemble_scores``, the one implementation
+the metric plugins, events and enrichment share: fair CRPS from sorted members,
 exceedance probabilities, Brier, ROC area by mid-ranks, rank histogram, FSS) against the
 same scores computed the plain numpy way the field's verification scripts use (CRPS from
 all member pairs, ROC from a sweep of probability thresholds), on the same synthetic
@@ -22,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import median_time  # noqa: E402
 
+from gensemble.evaluation import ensemble_scores as sc  # noqa: E402
 from gensemble.events import resampling as rs  # noqa: E402
-from gensemble.events import scores as sc  # noqa: E402
 
 
 def ours(ens: np.ndarray, obs: np.ndarray, t: float, rng: np.random.Generator) -> dict:
@@ -32,7 +33,7 @@ def ours(ens: np.ndarray, obs: np.ndarray, t: float, rng: np.random.Generator) -
         "crps": float(sc.fair_crps(ens, obs).mean()),
         "brier": float(sc.brier(p, o).mean()),
         "roc": sc.roc_area(p, o),
-        "ranks": sc.rank_histogram(ens, obs, rng),
+        "ranks": sc.rank_histogram(ens, obs, 0),
     }
 
 
@@ -92,8 +93,8 @@ def main() -> None:
             f" -> {t_plain / t_ours:5.1f}x   (CRPS {a['crps']:.4f}, ROC {a['roc']:.3f} "
             f"vs swept {b['roc']:.3f})"
         )
-        # intervals: sufficient statistics once, then cheap replicates, against the usual
-        # recomputation of every score on resampled cases and members (timed on 2
+        # intervals: per-case sums once, then cheap replicates over blocks of cases, against
+        # the usual recomputation of every score on resampled cases (timed on 2
         # replicates, the total for --bootstrap replicates extrapolated from them)
         blocks = np.arange(args.cases) // 6
 
@@ -103,8 +104,7 @@ def main() -> None:
 
         def one_plain_replicate(e=ens, n=n) -> None:
             cases = rng.integers(0, args.cases, args.cases)
-            members = rng.integers(0, n, n)
-            plain(e[cases][:, members], obs[cases], 5.0, rng)
+            plain(e[cases], obs[cases], 5.0, rng)
 
         t_int = median_time(intervals, 1, 0)
         t_rep = median_time(one_plain_replicate, 2, 0)

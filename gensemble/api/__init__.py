@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from gensemble.data.domain_base import CropOptions, CroppedGridDomain
     from gensemble.data.grid import Grid
     from gensemble.data.readers.base import RawSource, SampleBatch
+    from gensemble.evaluation import ensemble_scores
     from gensemble.evaluation import figures as metric_figures
     from gensemble.evaluation import ops as metric_ops
     from gensemble.evaluation.ops import (
@@ -87,6 +88,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "w1_sorted": ("gensemble.evaluation.ops", "w1_sorted"),
     "quantiles_sorted": ("gensemble.evaluation.ops", "quantiles_sorted"),
     "metric_figures": ("gensemble.evaluation.figures", None),
+    "ensemble_scores": ("gensemble.evaluation.ensemble_scores", None),
 }
 
 
@@ -148,6 +150,7 @@ __all__ = [
     "quantiles_sorted",
     "capabilities_of",
     "hookimpl",
+    "ensemble_scores",
     "metric_figures",
     "metric_ops",
     "require",

@@ -57,6 +57,9 @@ class Event:
     sources: tuple[str, ...]
     observed: str = ""  # the observed extremes, as the sources give them
     notes: str = ""
+    #: the stations the observed extremes were measured at: (name, lat, lon); the region
+    #: must contain them (``problems`` says so otherwise)
+    stations: tuple[tuple[str, float, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -96,6 +99,14 @@ class Event:
             out.append(f"window {self.start} .. {self.end} is not ISO date/times")
         if not self.thresholds:
             out.append("no thresholds")
+        if len(self.region) >= 3 and self.stations:
+            lat = np.array([s[1] for s in self.stations], dtype=float)
+            lon = np.array([s[2] for s in self.stations], dtype=float)
+            outside = [
+                s[0] for s, ok in zip(self.stations, self.mask(lon, lat), strict=True) if not ok
+            ]
+            if outside:
+                out.append(f"stations outside the region: {', '.join(outside)}")
         for t in self.thresholds:
             if units is None:
                 pass

@@ -43,4 +43,6 @@ CLI_FLAGS = {
     "n": "-n",
     "variables": "--variables",
     "domain_options": "--opt",
+    "data": "--data",
+    "event_metrics": "--event-metrics",
 }

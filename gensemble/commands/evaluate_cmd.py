@@ -30,7 +30,9 @@ def evaluate(
     log: bool = typer.Option(True, help="log numbers and figures to the run in MLflow"),
     event: str = typer.Option(None, "--event", help="verify on a high-impact event instead"),
     obs: Path = typer.Option(
-        None, "--obs", help="station CSV: station,lat,lon,time,variable,value"
+        None,
+        "--obs",
+        help="--event: station CSV (station,lat,lon,time,variable,value) or CF timeSeries netCDF",
     ),
     enrich: int = typer.Option(0, "--enrich", min=0, help="with --event: N enriched members"),
     calibration: str = typer.Option(None, "--calibration", help="a/b from calibrate (--event)"),
@@ -38,6 +40,9 @@ def evaluate(
     bootstrap: int = typer.Option(200, min=10, help="--event: bootstrap replicates"),
     steps: int = typer.Option(100, min=1, help="--event --enrich: inversion steps"),
     report: Path = typer.Option(None, "--report", help="--event: HTML report path"),
+    event_metrics: str = typer.Option(
+        "", "--event-metrics", help="--event: registered ensemble metrics added to the report"
+    ),
 ) -> None:
     """Generate N members, compare them with N real fields, print and log the metrics;
     with --event, verify raw, enriched, hybrid and climate ensembles on a high-impact
@@ -51,19 +56,24 @@ def evaluate(
     from gensemble.inference.resolve import resolve_checkpoint
 
     if event is not None:
-        _event(
-            source,
-            data,
-            event,
-            obs,
-            enrich,
-            calibration,
-            locals(),
-            uri,
-            experiment_name,
-            which,
-            log,
+        from gensemble.events.job import EventJob
+
+        job = EventJob(
+            event=event,
+            data=data,
+            obs=obs,
+            enrich=enrich,
+            calibration=calibration,
+            tracking_uri=uri,
+            rotations=rotations,
+            bootstrap=bootstrap,
+            seed=seed,
+            steps=steps,
+            device=device,
+            report=report,
+            metrics=tuple(m.strip() for m in event_metrics.split(",") if m.strip()),
         )
+        _event(source, job, experiment_name, which, log)
         return
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     plugins = build_metrics(names)  # unknown names fail before any work
@@ -113,40 +123,40 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
 
 
-def _event(
-    source, data, event, obs, enrich, calibration, args, uri, experiment, which, log
-) -> None:  # noqa: ANN001
+def _event(source: str, job, experiment: str, which: str, log: bool) -> None:  # noqa: ANN001
     """``--event``: the verification, its table, the report, and the scores in MLflow."""
-    from gensemble.commands.events_cmd import evaluate_event
     from gensemble.core.tracking import Tracker
+    from gensemble.events.job import run_event
     from gensemble.inference.loaded import LoadedModel, experiment_of
     from gensemble.inference.resolve import resolve_checkpoint
 
-    path = resolve_checkpoint(source, uri, experiment, which)
+    path = resolve_checkpoint(source, job.tracking_uri, experiment, which)
     loaded = LoadedModel(path)
-    opts = {k: args[k] for k in ("rotations", "bootstrap", "steps", "report", "seed", "device")}
-    opts["uri"] = uri
-    report, res = evaluate_event(loaded, path, event, data, obs, enrich, calibration, opts)
+    outcome = run_event(loaded, path, job)
+    res = outcome.verification
     for row in res.table:
         if np.isfinite(row.lo):
             typer.echo(
                 f"{row.ensemble:>9s} {row.score:<28s} {row.value:.4g} [{row.lo:.4g}, {row.hi:.4g}]"
+                f" {row.units}"
             )
     for d in res.diffs:
         mark = "significant" if d.significant else "not significant"
         typer.echo(f"{d.ensemble} - raw {d.score}: {d.diff:+.4g} ({mark})")
-    typer.echo(f"report: {report}")
+    for note in res.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"report: {outcome.report}")
     run_id = loaded.meta.run_id
     if log and run_id:
         exp = experiment_of(loaded.meta)
-        tracker = Tracker(uri or exp.tracking_uri(), exp.tracking.experiment)
+        tracker = Tracker(job.tracking_uri or exp.tracking_uri(), exp.tracking.experiment)
         tracker.attach(run_id)
         scalars = {
-            f"event/{event}/{r.ensemble}/{r.score}": r.value
+            f"event/{job.event}/{r.ensemble}/{r.score.replace(':', '/')}": r.value
             for r in res.table
             if np.isfinite(r.value)
         }
         tracker.log_metrics(scalars, loaded.meta.step)
-        tracker.log_artifact(report, f"events/{event}")
+        tracker.log_artifact(outcome.report, f"events/{job.event}")
         tracker.flush()
         typer.echo(f"logged to run {run_id} in {tracker.uri}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -76,86 +75,10 @@ def show_event(
     if points == 0:
         raise UserError(f"event {name}: its region has no point of domain {dom_name}'s grid")
     if out is not None:
-        import matplotlib
+        from gensemble.events.report import region_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from gensemble.data.synth import synthetic_orography
-        from gensemble.events.report import _outline
-
-        static = dict(dom.static_fields()) or {"orog": synthetic_orography(dom.grid(), dom.name)}
-        fig, ax = plt.subplots(figsize=(6, 5))
-        ax.pcolormesh(lon, lat, static["orog"], cmap="terrain", shading="auto")
-        _outline(ax, lon, lat, static, ev.region)
-        ax.set_title(f"{ev.title}\n{ev.start} .. {ev.end} on {dom_name}", fontsize=9)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100, bbox_inches="tight")
+        region_figure(ev, dom, out)
         typer.echo(f"wrote {out}")
-
-
-def evaluate_event(
-    loaded: Any,
-    path: Path,
-    event_name: str,
-    data: Path,
-    obs: Path | None,
-    enrich: int,
-    calibration: str | None,
-    opts: dict[str, Any],
-) -> tuple[Path, Any]:
-    """``gensemble evaluate RUN --event NAME --data STORE``: the report's path and the
-    :class:`~gensemble.events.verify.Verification`."""
-    import numpy as np
-
-    from gensemble.data.store import Store, check_store_matches
-    from gensemble.enrichment.invert import InversionConfig
-    from gensemble.enrichment.perturb import PerturbConfig
-    from gensemble.enrichment.pipeline import Enricher
-    from gensemble.events.report import figures, write_report
-    from gensemble.events.selection import get_event, select_event
-    from gensemble.events.truth import read_stations
-    from gensemble.events.verify import VerifyConfig, build_ensembles, verify
-
-    event = get_event(event_name)
-    if not Path(data).exists():
-        raise UserError(f"--data {data} does not exist")
-    store = Store(Path(data))
-    check_store_matches(store, loaded.variables, tuple(loaded.meta.shape), f"the model {path}")
-    sel = select_event(store, event, loaded.variables)
-    stations = None
-    if obs is not None:
-        stations = read_stations(obs, store.grid, sel.mask, sel.valid, loaded.variables)
-    cfg = VerifyConfig(
-        enrich=enrich,
-        rotations=opts.get("rotations", 2),
-        bootstrap=opts.get("bootstrap", 200),
-        seed=opts.get("seed", 0),
-        steps=opts.get("steps", 100),
-    )
-    if calibration:
-        from gensemble.enrichment.calibrate import perturb_from_record
-        from gensemble.enrichment.calibration_job import read_calibration
-
-        pcfg = perturb_from_record(read_calibration(calibration, opts.get("uri")), calibration)
-    else:
-        pcfg = PerturbConfig(seed=cfg.seed)
-    icfg = InversionConfig(steps=cfg.steps, seed=cfg.seed)
-    enricher = Enricher(loaded, opts.get("device", "cpu"))
-    ens, truth, group, valid = build_ensembles(sel, enricher, cfg, pcfg, icfg, stations is None)
-    res = verify(sel, ens, truth, group, valid, stations, cfg)
-    static = {k: np.asarray(v) for k, v in store.static().items()}
-    figs = figures(res, sel.lon, sel.lat, static, event.region)
-    meta = {
-        "checkpoint": path.name,
-        "store": Path(data).name,
-        "cases": len(np.unique(sel.valid)),
-        "members": sel.members.shape[1],
-        "bootstrap": cfg.bootstrap,
-    }
-    report = Path(opts.get("report") or path.parent.parent / "eval" / f"event_{event.name}.html")
-    write_report(report, res, event, figs, meta)
-    return report, res
 
 
 def register(app: typer.Typer) -> None:

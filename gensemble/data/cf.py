@@ -23,6 +23,9 @@ from gensemble.data.variables import cf_attrs
 
 LOG = logging.getLogger(__name__)
 
+#: global attribute (value 1) of the files gensemble synthesised: invented, not weather
+SYNTHETIC_ATTR = "gensemble_synthetic"
+
 
 def global_attrs(title: str, domain: str, **extra: Any) -> dict[str, Any]:
     """CF global attributes shared by every file gensemble writes."""

@@ -114,7 +114,13 @@ def prepare_store(
                 static = {"orog": rg(field) if rg is not None else field}
                 break
     writer.write_static(static)
-    writer.finish(stats.global_(), stats.pixel(), quality, [str(s.path) for s in opened])
+    writer.finish(
+        stats.global_(),
+        stats.pixel(),
+        quality,
+        [str(s.path) for s in opened],
+        synthetic=any(s.synthetic for s in opened),
+    )
     if not quality.clean:
         LOG.warning(
             "%s: %s; training refuses this store unless training.allow_masked is set",

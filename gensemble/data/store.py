@@ -183,6 +183,7 @@ class StoreWriter:
         stats_pixel: dict[str, np.ndarray],
         quality: QualityReport,
         sources: list[str],
+        synthetic: bool = False,
     ) -> None:
         for key in ("mean", "std", "min", "max"):
             self.root.create_array(
@@ -199,6 +200,7 @@ class StoreWriter:
             {
                 "quality": quality.to_json(),
                 "sources": sources,
+                "synthetic": bool(synthetic),
                 "n_samples": self.n,
                 "complete": True,
             }
@@ -258,6 +260,11 @@ class Store:
         if defs:
             return [Variable.from_dict(d) for d in defs]
         return [get_variable(n) for n in self.variable_names]
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether any source of the store was synthesised rather than forecast."""
+        return bool(self.attrs.get("synthetic", False))
 
     @property
     def quality(self) -> dict[str, Any]:

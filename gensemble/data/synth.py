@@ -34,7 +34,7 @@ import xarray as xr
 from gensemble.api.plugins import DomainPlugin
 from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
-from gensemble.data.cf import to_cf_dataset
+from gensemble.data.cf import SYNTHETIC_ATTR, to_cf_dataset
 from gensemble.data.grid import Grid
 
 LOG = logging.getLogger(__name__)
@@ -218,4 +218,7 @@ def synth_ensemble(
     if event is not None:
         valid, ref = event_valid, np.full(len(event_valid), event_start)
         inject_event(out, grid, event, seed)
-    return to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)
+    ds = to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)
+    ds.attrs["source"] = "gensemble synthetic ensemble: invented fields and terrain, not weather"
+    ds.attrs[SYNTHETIC_ATTR] = 1
+    return ds

@@ -29,7 +29,8 @@ from gensemble.core.errors import UserError
 from gensemble.enrichment.invert import InversionConfig, InversionResult
 from gensemble.enrichment.perturb import PerturbConfig
 from gensemble.enrichment.pipeline import Enricher
-from gensemble.enrichment.scores import fair_crps, spread_skill
+from gensemble.evaluation.ensemble_scores import shared_fair_crps as fair_crps
+from gensemble.evaluation.ensemble_scores import spread_skill
 
 LOG = logging.getLogger(__name__)
 

@@ -35,13 +35,19 @@ class ModelSource:
     experiment: str = "gensemble"
     device: str = "cpu"
 
-    def load(self) -> tuple[Enricher, Path]:
-        """The enricher over the resolved checkpoint, and that checkpoint's path."""
+    def resolve(self) -> tuple[Any, Path]:
+        """The loaded model (any architecture) and its checkpoint's path."""
         from gensemble.inference.loaded import LoadedModel
         from gensemble.inference.resolve import resolve_checkpoint
 
         path = resolve_checkpoint(self.ref, self.uri, self.experiment, self.which)
-        return Enricher(LoadedModel(path), self.device), path
+        return LoadedModel(path), path
+
+    def load(self) -> tuple[Enricher, Path]:
+        """The enricher over the resolved checkpoint (the model needs latent access),
+        and that checkpoint's path."""
+        loaded, path = self.resolve()
+        return Enricher(loaded, self.device), path
 
 
 @dataclass

@@ -1,40 +1,19 @@
 """Ensemble scores the enrichment is judged and calibrated by, on normalised fields.
 
-The fair CRPS (Ferro 2014) from sorted members, O(N log N) per point, and the
-spread-skill ratio (Fortin et al. 2014), in torch so calibration can evaluate them
-hundreds of times; ``holdout_table`` scores raw, enriched and hybrid ensembles against
-held-back members with the metric plugins, as ``gensemble enrich --holdout`` prints.
+``holdout_table`` scores raw, enriched and hybrid ensembles against held-back members
+with the metric plugins, as ``gensemble enrich --holdout`` prints (calibration uses the
+same scores from :mod:`gensemble.evaluation.ensemble_scores`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
 import torch
 
 LOG = logging.getLogger(__name__)
-
-
-def fair_crps(ens: torch.Tensor, obs: torch.Tensor) -> float:
-    """Mean fair CRPS of ensemble (N, ...) against observations (K, ...), N >= 2."""
-    n = ens.shape[0]
-    s = torch.sort(ens.reshape(n, -1).double(), dim=0).values  # (N, P)
-    y = obs.reshape(obs.shape[0], -1).double()  # (K, P)
-    abs_mean = (s[None] - y[:, None]).abs().mean(1)  # (K, P)
-    i = torch.arange(1, n + 1, dtype=torch.float64)[:, None]
-    pair = 2.0 * (s * (2 * i - n - 1)).sum(0)  # sum_ij |x_i - x_j|
-    return float((abs_mean - pair / (2 * n * (n - 1))).mean())
-
-
-def spread_skill(ens: torch.Tensor, obs: torch.Tensor) -> tuple[float, float]:
-    """(spread, RMSE of the ensemble mean against each observation)."""
-    n = ens.shape[0]
-    spread = math.sqrt((n + 1) / n) * float(ens.double().var(0).mean().sqrt())
-    skill = float((ens.double().mean(0)[None] - obs.double()).square().mean().sqrt())
-    return spread, skill
 
 
 def holdout_table(

@@ -1,13 +1,18 @@
-"""One self-contained HTML page per event evaluation: the score table with intervals,
-enriched - raw differences and whether they are significant, exceedance-probability maps
-of each ensemble side by side, reliability diagrams and rank histograms.  Figures are
-embedded as PNG data, so the page opens offline; coastlines and relief come from the
-domain's land-sea mask / orography (never downloaded)."""
+"""One self-contained HTML page per event evaluation, for a forecaster.
+
+The page says first what the data are (synthetic store, held-out member as truth,
+in-sample event: :mod:`.provenance`), then the score table - units, which way is better,
+95 % intervals, the cases, independent blocks and observations each score rests on -, the
+differences from the raw ensemble with their significance, and the maps: probability of
+exceedance averaged over the window's cases, on the domain's projection with real
+coastlines and borders (:mod:`.geography`), reliability diagrams with their sharpness
+counts and rank histograms.  Figures are embedded PNG, so the page opens offline; the page
+is rendered from a Jinja2 template (``templates/event_report.html.j2``).
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import logging
 from pathlib import Path
@@ -15,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from gensemble.events.geography import MapFrame
+from gensemble.events.provenance import Provenance
 from gensemble.events.verify import ScoreDiff, ScoreRow, Verification
 
 LOG = logging.getLogger(__name__)
@@ -29,41 +36,85 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _outline(ax: Any, lon: np.ndarray, lat: np.ndarray, static: dict, region) -> None:  # noqa: ANN001
-    """Coast (land-sea mask 0.5), relief (orography 500 m) and the event's region."""
-    if "lsm" in static:
-        ax.contour(lon, lat, static["lsm"], levels=[0.5], colors="k", linewidths=0.8)
+def draw_region(ax: Any, frame: MapFrame, static: dict, region) -> None:  # noqa: ANN001
+    """Coastlines and borders, relief where the data carry a real one (500 and 1500 m),
+    and the event's region in red, on the domain's projection."""
     if "orog" in static:
-        ax.contour(lon, lat, static["orog"], levels=[500, 1500], colors="0.5", linewidths=0.4)
-    poly = np.asarray(list(region) + [region[0]])
-    ax.plot(poly[:, 0], poly[:, 1], "r-", lw=1.2)
+        ax.contour(
+            frame.x_km, frame.y_km, static["orog"], levels=[500, 1500], colors="0.6", linewidths=0.4
+        )
+    frame.draw(ax)
+    poly = np.asarray(list(region) + [region[0]], dtype=float)
+    # the polygon's edges densified so they bend with the projection
+    t = np.linspace(0, 1, 20)[:-1]
+    dense = np.concatenate(
+        [a + (b - a) * t[:, None] for a, b in zip(poly[:-1], poly[1:], strict=True)]
+    )
+    x, y = frame.to_km(dense[:, 0], dense[:, 1])
+    ax.plot(np.append(x, x[0]), np.append(y, y[0]), "r-", lw=1.2)
 
 
-def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, region) -> list:  # noqa: ANN001
+def region_figure(event: Any, domain: Any, out: Path) -> Path:
+    """PNG of an event's region on a domain (``gensemble events show --out``): real
+    coastlines and borders, and the domain's relief only where it is real."""
+    from gensemble.core.atomic import atomic_path
+    from gensemble.evaluation.figures import pyplot
+
+    plt = pyplot()
+    grid = domain.grid()
+    lon, lat = grid.lonlat()
+    frame = MapFrame.of(grid, lon, lat)
+    static = dict(domain.static_fields())
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if "orog" in static:
+        im = ax.pcolormesh(frame.x_km, frame.y_km, static["orog"], cmap="terrain", shading="auto")
+        fig.colorbar(im, ax=ax, shrink=0.7, label="orography (m)")
+    draw_region(ax, frame, static, event.region)
+    ax.set_title(f"{event.title}\n{event.start} .. {event.end} UTC on {domain.name}", fontsize=9)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return out
+
+
+def figures(res: Verification, data: Any, static: dict, region) -> list:  # noqa: ANN001
     """(title, base64 PNG) of every figure of the report."""
-    import matplotlib
+    from gensemble.evaluation.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    frame = MapFrame.of(data.grid, data.lon, data.lat)
     out = []
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.pcolormesh(lon, lat, static.get("orog", np.zeros_like(lon)), cmap="terrain", shading="auto")
-    _outline(ax, lon, lat, static, region)
-    ax.set_title(f"{res.event}: region on the domain")
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    if "orog" in static:
+        im = ax.pcolormesh(frame.x_km, frame.y_km, static["orog"], cmap="terrain", shading="auto")
+        fig.colorbar(im, ax=ax, shrink=0.7, label="orography (m)")
+    draw_region(ax, frame, static, region)
+    ax.set_title(f"{res.event}: region (red) on the domain", fontsize=9)
     out.append(("Region", _png(fig)))
     for label, maps in res.maps.items():
         names = list(maps)
-        fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-        rows, cols = np.where(np.isfinite(maps[names[-1]]))
-        sl = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.4), squeeze=False)
+        rows, cols = np.where(np.isfinite(maps["truth"]))
+        pad = 3
+        sl = (
+            slice(max(rows.min() - pad, 0), rows.max() + 1 + pad),
+            slice(max(cols.min() - pad, 0), cols.max() + 1 + pad),
+        )
+        sub = frame.sub(sl)
         for ax, name in zip(axes[0], names, strict=True):
-            im = ax.pcolormesh(lon[sl], lat[sl], maps[name][sl], vmin=0, vmax=1, cmap="Blues",
-                               shading="auto")  # fmt: skip
-            _outline(ax, lon[sl], lat[sl], {k: v[sl] for k, v in static.items()}, region)
-            ax.set_title(f"{name}: P({label})" if name != "truth" else f"observed {label}")
-        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
-        out.append((f"Probability of exceedance, {label}", _png(fig)))
+            im = ax.pcolormesh(
+                sub.x_km, sub.y_km, maps[name][sl], vmin=0, vmax=1, cmap="Blues", shading="auto"
+            )
+            draw_region(ax, sub, {k: v[sl] for k, v in static.items()}, region)
+            what = "frequency observed" if name == "truth" else "mean probability"
+            ax.set_title(f"{name}: {what}", fontsize=8)
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"P({_threshold_text(label)})")
+        fig.suptitle(
+            f"{_threshold_text(label)}: mean over the {res.n_cases} cases of the window", fontsize=9
+        )
+        out.append((f"Probability of exceedance, {_threshold_text(label)}", _png(fig)))
     for label, rel in res.reliability.items():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
         a1.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -73,10 +124,12 @@ def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, r
             a1.plot(mean_p[seen], freq[seen], "o-", label=name)
             sharp.plot(mean_p[seen], count[seen], ".-", lw=0.8)
         sharp.set_yscale("log")
-        sharp.set_title("count", fontsize=7)
+        sharp.set_title("forecasts per level", fontsize=7)
         sharp.tick_params(labelsize=6)
         a1.set(
-            xlabel="forecast probability", ylabel="observed frequency", title=f"reliability {label}"
+            xlabel="forecast probability",
+            ylabel="observed frequency",
+            title=f"reliability, {_threshold_text(label)}",
         )
         a1.legend(fontsize=7)
         for name, counts in res.ranks[label].items():
@@ -86,78 +139,96 @@ def figures(res: Verification, lon: np.ndarray, lat: np.ndarray, static: dict, r
             )
         a2.axhline(1, color="k", lw=0.8, ls=":")
         a2.set(
-            xlabel="normalised rank", ylabel="frequency x (N + 1)", title=f"rank histogram {label}"
+            xlabel="normalised rank",
+            ylabel="frequency x (N + 1)",
+            title=f"rank histogram, {label.rsplit('_gt', 1)[0]}",
         )
-        out.append((f"Reliability and rank histograms, {label}", _png(fig)))
+        out.append((f"Reliability and rank histograms, {_threshold_text(label)}", _png(fig)))
     return out
+
+
+def _threshold_text(label: str) -> str:
+    """``rr_24h_gt100`` -> ``rr_24h > 100``."""
+    quantity, _, value = label.rpartition("_gt")
+    return f"{quantity} > {value}" if quantity else label
 
 
 def _num(v: float) -> str:
     return "" if not np.isfinite(v) else f"{v:.4g}"
 
 
-def _pivot(rows: list[ScoreRow] | list[ScoreDiff], value: str, significant: bool = False) -> str:
-    """Scores down, ensembles across; each cell ``value [lo, hi]`` (differences whose
-    interval excludes 0 are marked and coloured)."""
+def _table(rows: list[ScoreRow] | list[ScoreDiff], value: str, flags: dict) -> dict[str, Any]:
+    """Scores down, ensembles across, for the template."""
     scores = list(dict.fromkeys(r.score for r in rows))
     names = list(dict.fromkeys(r.ensemble for r in rows))
     cell = {(r.score, r.ensemble): r for r in rows}
-    head = "<th>score</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = []
     for sc in scores:
-        tds = [f"<td>{html.escape(sc)}</td>"]
+        first = next(r for r in rows if r.score == sc)
+        info = cell.get((sc, "raw"), first)
+        cells = []
         for n in names:
             r = cell.get((sc, n))
             if r is None:
-                tds.append("<td></td>")
-                continue
-            text = _num(getattr(r, value))
-            if np.isfinite(r.lo):
-                text += f" [{_num(r.lo)}, {_num(r.hi)}]"
-            mark = significant and getattr(r, "significant", False)
-            tds.append(f"<td class='sig'>{text} *</td>" if mark else f"<td>{text}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+                cells.append({"text": "", "significant": False})
+            elif (n, sc) in flags:
+                cells.append({"text": f"n/a: {flags[(n, sc)]}", "significant": False})
+            else:
+                text = _num(getattr(r, value))
+                if np.isfinite(r.lo):
+                    text += f" [{_num(r.lo)}, {_num(r.hi)}]"
+                cells.append({"text": text, "significant": getattr(r, "significant", False)})
+        body.append(
+            {
+                "score": sc,
+                "units": getattr(info, "units", ""),
+                "better": getattr(first, "better", None) or _direction(sc),
+                "cases": getattr(info, "cases", ""),
+                "blocks": getattr(info, "blocks", ""),
+                "observations": getattr(info, "observations", ""),
+                "stations": getattr(info, "stations", None),
+                "cells": cells,
+            }
+        )
+    return {"names": names, "rows": body}
+
+
+def _direction(score: str) -> str:
+    from gensemble.events.verify import direction
+
+    return direction(score)
 
 
 def write_report(
-    path: Path, res: Verification, event: Any, figs: list[tuple[str, str]], meta: dict[str, Any]
+    path: Path,
+    res: Verification,
+    event: Any,
+    figs: list[tuple[str, str]],
+    meta: dict[str, Any],
+    prov: Provenance,
 ) -> Path:
     """The HTML page (written atomically)."""
+    import jinja2
+
     from gensemble.core.atomic import atomic_path
 
-    ens = ", ".join(f"{k} ({v} members)" for k, v in res.ensembles.items())
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(event.title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-        "padding:2px 6px}.sig{color:#b00}</style></head><body>",
-        f"<h1>{html.escape(event.title)}</h1>",
-        f"<p>{html.escape(event.start)} .. {html.escape(event.end)}; truth: {res.truth}; "
-        f"{res.n_cases} cases; ensembles: {html.escape(ens)}.</p>",
-        f"<p>Observed: {html.escape(event.observed)}</p>",
-        "<p>Sources: " + "; ".join(html.escape(s) for s in event.sources) + "</p>",
-        "<p>" + html.escape(", ".join(f"{k}: {v}" for k, v in meta.items())) + "</p>",
-        "<h2>Scores (95 % bootstrap intervals over cases and members)</h2>",
-        _pivot(res.table, "value"),
-        "<h2>Differences from the raw ensemble (paired over cases)</h2>",
-        "<p>* the 95 % interval of the difference excludes 0 (lower is better for CRPS and "
-        "Brier, higher for ROC area).</p>",
-        _pivot(res.diffs, "diff", significant=True),
-    ]
-    if res.notes:
-        parts.append(
-            "<h2>Notes</h2><ul>"
-            + "".join(f"<li>{html.escape(n)}</li>" for n in res.notes)
-            + "</ul>"
-        )
-    for title, data in figs:
-        name = html.escape(title)
-        parts.append(f"<h2>{name}</h2><img alt='{name}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("gensemble.events", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    page = env.get_template("event_report.html.j2").render(
+        event=event,
+        res=res,
+        prov=prov,
+        meta=meta,
+        scores=_table(res.table, "value", res.flags),
+        diffs=_table(res.diffs, "diff", {}),
+        figures=figs,
+        stations=any(r.stations is not None for r in res.table),
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        Path(tmp).write_text("\n".join(parts), encoding="utf-8")
+        Path(tmp).write_text(page, encoding="utf-8")
     return path

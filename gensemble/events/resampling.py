@@ -1,24 +1,20 @@
 """Bootstrap intervals of event scores from per-case sufficient statistics.
 
 Recomputing CRPS, Brier and ROC over every point for each of hundreds of replicates
-(what verification scripts usually do) costs O(reps x K x N^2 x P).  The scores are
-quadratic forms in the member weights, so one pass over the points gives per case k:
+(what verification scripts usually do) costs O(reps x K x N log N x P).  A replicate
+resamples blocks of cases - never members - so the scores of a replicate follow from
+per-case sums computed once with :mod:`gensemble.evaluation.ensemble_scores`:
 
-* ``skill[k, m]`` = mean_p |X_m - y| and ``pair[k, m, l]`` = mean_p |X_m - X_l|;
-* ``gram[k, m, l]`` = mean_p e_m e_l, ``hit[k, m]`` = mean_p e_m o and ``occ[k]`` = mean_p o
-  (e: member exceeds the threshold, o: the truth does);
-* ``roc[k, j, :]``: counts of points with forecast probability j / N, split by o.
+* ``crps[k]``, ``brier[k]``: sums over the points of case k that have an observation,
+  ``count[k]`` how many (a station missing an hour is left out of that hour only);
+* ``roc[k, j, :]``: counts of points with forecast probability j / N, split by whether
+  the truth exceeded the threshold.
 
-A replicate resamples blocks of cases - never members.  Each case's members are already
-a fresh draw from the forecast's law, so the case-to-case spread of a score includes the
-member-sampling noise; redrawing members on top counts it twice and shrinks the effective
-ensemble (an audit measured paired-difference intervals 3.8x too wide, coverage 1.00).
-With member weights w (all ones in the bootstrap; other weights describe an ensemble with
-repeated members):
-
-* fair CRPS = w.skill / N - w' pair w / (2 (N^2 - w.w)) (pairs of distinct members only);
-* Brier = w' gram w / N^2 - 2 w.hit / N + occ;
-* ROC area from the summed probability-level counts.
+A replicate's score is the sum over its cases divided by their count.  Each case's
+members are already a fresh draw from the forecast's law, so the case-to-case spread of a
+score includes the member-sampling noise; redrawing members on top counts it twice and
+shrinks the effective ensemble (an audit measured paired-difference intervals 3.8x too
+wide, coverage 1.00).
 
 Blocks gather the cases whose valid times fall in one window, whatever forecast or
 held-out member they come from (overlapping forecasts and rotations verify the same
@@ -33,48 +29,40 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from gensemble.evaluation import ensemble_scores as es
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass
 class Sufficient:
-    skill: np.ndarray  # (K, N)
-    pair: np.ndarray  # (K, N, N)
-    gram: np.ndarray  # (K, N, N)
-    hit: np.ndarray  # (K, N)
-    occ: np.ndarray  # (K,)
-    roc: np.ndarray  # (K, N + 1, 2): [not observed, observed]
+    """Per-case sums of one ensemble's scores at one threshold."""
+
+    crps: np.ndarray  # (K,) sum of the fair CRPS over the observed points
+    brier: np.ndarray  # (K,) sum of the Brier score over the observed points
+    count: np.ndarray  # (K,) observed points
+    roc: np.ndarray  # (K, N + 1, 2): [not observed, observed] per probability level
 
     @property
     def members(self) -> int:
-        return self.skill.shape[1]
+        return self.roc.shape[1] - 1
 
 
 def sufficient(ens: np.ndarray, obs: np.ndarray, threshold: float) -> Sufficient:
-    """Statistics of ens (K, N, P) against obs (K, P) at one threshold."""
-    x = torch.from_numpy(np.ascontiguousarray(ens, dtype=np.float32))
-    y = torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
-    k, n, p = x.shape
-    skill = (x - y[:, None]).abs().mean(-1)
-    pair = torch.stack([torch.cdist(x[i], x[i], p=1) for i in range(k)]) / p
-    e = (x > threshold).to(torch.float32)
-    o = (y > threshold).to(torch.float32)
-    gram = torch.bmm(e, e.transpose(1, 2)) / p
-    hit = torch.bmm(e, o[:, :, None])[..., 0] / p
-    level = e.sum(1).to(torch.int64)  # (K, P): members above the threshold
-    roc = torch.zeros(k, n + 1, 2, dtype=torch.float64)
-    idx = level * 2 + o.to(torch.int64)
-    for i in range(k):
-        roc[i] = torch.bincount(idx[i], minlength=2 * (n + 1)).reshape(n + 1, 2).double()
+    """Statistics of ens (K, N, P) against obs (K, P) at one threshold; NaN observations
+    are missing points."""
+    obs = np.asarray(obs, dtype=float)
+    seen = np.isfinite(obs)
+    crps = es.case_crps(ens, obs)
+    p, o = es.exceedance(ens, obs, threshold)
+    n = np.shape(ens)[1]
+    roc = np.stack([es.probability_level_counts(p[k], o[k], n) for k in range(len(obs))])
     return Sufficient(
-        skill.double().numpy(),
-        pair.double().numpy(),
-        gram.double().numpy(),
-        hit.double().numpy(),
-        o.mean(-1).double().numpy(),
-        roc.numpy(),
+        np.where(seen, crps, 0.0).sum(-1),
+        np.where(seen, (p - o) ** 2, 0.0).sum(-1),
+        seen.sum(-1).astype(float),
+        roc.reshape(len(obs), n + 1, 2),
     )
 
 
@@ -92,41 +80,32 @@ def blocks_of(group: np.ndarray, valid: np.ndarray, hours: float) -> np.ndarray:
     return out.reshape(-1).astype(int)
 
 
-def crps_of(s: Sufficient, cases: np.ndarray, w: np.ndarray) -> float:
-    """Fair CRPS of the cases with member weights w (counts summing to N)."""
-    n = s.members
-    distinct = n * n - float(w @ w)
-    if distinct <= 0:
-        return float("nan")
-    skill = s.skill[cases] @ w / n
-    pair = np.einsum("m,kml,l->k", w, s.pair[cases], w) / (2 * distinct)
-    return float((skill - pair).mean())
+def _mean(total: np.ndarray, count: np.ndarray, cases: np.ndarray) -> float:
+    n = count[cases].sum()
+    return float(total[cases].sum() / n) if n > 0 else float("nan")
 
 
-def brier_of(s: Sufficient, cases: np.ndarray, w: np.ndarray) -> float:
-    n = s.members
-    quad = np.einsum("m,kml,l->k", w, s.gram[cases], w) / (n * n)
-    return float((quad - 2 * s.hit[cases] @ w / n + s.occ[cases]).mean())
+def crps_of(s: Sufficient, cases: np.ndarray) -> float:
+    """Fair CRPS over the observed points of the cases (NaN for one member)."""
+    return _mean(s.crps, s.count, cases)
+
+
+def brier_of(s: Sufficient, cases: np.ndarray) -> float:
+    return _mean(s.brier, s.count, cases)
 
 
 def roc_of(s: Sufficient, cases: np.ndarray) -> float:
-    """ROC area (Mann-Whitney, ties counted half) from summed probability-level counts."""
-    counts = s.roc[cases].sum(0)
-    non, yes = counts[:, 0], counts[:, 1]
-    n0, n1 = non.sum(), yes.sum()
-    if n0 == 0 or n1 == 0 or np.count_nonzero(non + yes) < 2:  # one probability level
-        return float("nan")
-    below = np.cumsum(non) - non  # non-events at lower probability levels
-    return float((yes * (below + 0.5 * non)).sum() / (n0 * n1))
+    """ROC area from the summed probability-level counts of the cases."""
+    return es.roc_area_from_counts(s.roc[cases].sum(0))
 
 
-def scores_of(s: Sufficient, cases: np.ndarray, w: np.ndarray, label: str) -> dict[str, float]:
+def scores_of(s: Sufficient, cases: np.ndarray, label: str) -> dict[str, float]:
     """CRPS keyed by the quantity (``rr_24h``: it does not depend on the threshold), the
     probability scores by the threshold's label (``rr_24h_gt100``)."""
     quantity = label.rsplit("_gt", 1)[0]
     return {
-        f"crps/{quantity}": crps_of(s, cases, w),
-        f"brier/{label}": brier_of(s, cases, w),
+        f"crps/{quantity}": crps_of(s, cases),
+        f"brier/{label}": brier_of(s, cases),
         f"roc_area/{label}": roc_of(s, cases),
     }
 
@@ -168,14 +147,13 @@ def bootstrap_scores(
     difference from ``reference``, the cases of a replicate shared by all ensembles
     (paired).  Ensemble names are free text (``climate-2`` works)."""
     all_cases = np.arange(len(blocks))
-    ones = {name: np.ones(s.members) for name, s in stats.items()}
-    point = {name: scores_of(s, all_cases, ones[name], label) for name, s in stats.items()}
+    point = {name: scores_of(s, all_cases, label) for name, s in stats.items()}
     ids = np.unique(blocks)
     in_block = [np.flatnonzero(blocks == b) for b in ids]
     draws: dict[IntervalKey, list[float]] = {}
     for _ in range(reps):
         cases = np.concatenate([in_block[b] for b in rng.integers(0, len(ids), len(ids))])
-        per = {name: scores_of(s, cases, ones[name], label) for name, s in stats.items()}
+        per = {name: scores_of(s, cases, label) for name, s in stats.items()}
         for name, scores in per.items():
             for key, v in scores.items():
                 draws.setdefault((name, key), []).append(v)

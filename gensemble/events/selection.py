@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,8 @@ class EventData:
     lon: np.ndarray
     lat: np.ndarray
     step_h: float
+    dx_km: float = 1.0  # grid spacing, for neighbourhood sizes in km
+    grid: Any = None  # the store's Grid (projection of the maps)
 
 
 def select_event(store, event: Event, variables: list[str]) -> EventData:  # noqa: ANN001
@@ -82,4 +85,6 @@ def select_event(store, event: Event, variables: list[str]) -> EventData:  # noq
         lon=lon,
         lat=lat,
         step_h=float(steps.min()) if steps.size else 1.0,
+        dx_km=float(np.mean(store.grid.spacing_m())) / 1e3,
+        grid=store.grid,
     )

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gensemble.evaluation import ensemble_scores as es
 from gensemble.events import resampling as rs
-from gensemble.events import scores as sc
 from gensemble.events.selection import EventData
 from gensemble.events.truth import Stations
 
@@ -42,15 +42,41 @@ class VerifyConfig:
     calibration: Any = None  # a/b per level (PerturbConfig) or None for the defaults
 
 
+#: which way a score improves, by its name's first part
+HIGHER_IS_BETTER = ("roc_area", "fss")
+#: scores that are good when they match the truth's (no direction)
+MATCH_TRUTH = ("objects", "q99", "q99.9")
+
+
+def direction(score: str) -> str:
+    """``lower``, ``higher`` or ``closer to the truth's`` for a score's name."""
+    head = score.split("/", 1)[0]
+    if head.startswith(HIGHER_IS_BETTER):
+        return "higher"
+    if head in MATCH_TRUTH:
+        return "closer to the truth's"
+    return "lower"
+
+
 @dataclass
 class ScoreRow:
-    """One score of one ensemble, with its 95 % interval (NaN: none)."""
+    """One score of one ensemble, with its 95 % interval (NaN: none), its units, and
+    how much data it rests on (cases, independent blocks, observations, stations)."""
 
     ensemble: str
     score: str
     value: float
     lo: float = float("nan")
     hi: float = float("nan")
+    units: str = ""
+    cases: int = 0
+    blocks: int = 0
+    observations: int = 0
+    stations: int | None = None  # None: scored on the grid
+
+    @property
+    def better(self) -> str:
+        return direction(self.score)
 
 
 @dataclass
@@ -79,6 +105,9 @@ class Verification:
     reliability: dict[str, dict[str, tuple]] = field(default_factory=dict)
     ranks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: (ensemble, score) -> why the value is not a score (e.g. it never exceeds the
+    #: threshold, so its ROC area is undefined and its FSS 0 by construction)
+    flags: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def accumulate(x: np.ndarray, valid: np.ndarray, group: np.ndarray, hours: float, step_h: float):  # noqa: ANN201
@@ -149,7 +178,9 @@ def verify(
     stations: Stations | None,
     cfg: VerifyConfig,
 ) -> Verification:
-    """Scores of every ensemble at every threshold of the event, with intervals."""
+    """Scores of every ensemble at every threshold of the event, with intervals.  With
+    stations, each scores with the observations it has (a missing hour is left out of
+    that hour, and of the sums over periods that contain it)."""
     rng = np.random.default_rng(cfg.seed)
     res = Verification(
         data.event.name,
@@ -157,7 +188,6 @@ def verify(
         len(valid),
         {k: v.shape[1] for k, v in ensembles.items()},
     )
-    names = list(ensembles)
     for t in data.event.thresholds:
         if t.variable not in data.variables:
             res.notes.append(f"{t.label}: the model does not make {t.variable}")
@@ -177,75 +207,118 @@ def verify(
             )
             continue
         keep, obs = acc
-        vals = {}
-        for name in names:
-            kept = accumulate(ensembles[name][:, :, c], valid, group, t.accumulation_h, data.step_h)
-            vals[name] = kept[1]
+        vals = {
+            name: accumulate(e[:, :, c], valid, group, t.accumulation_h, data.step_h)[1]
+            for name, e in ensembles.items()
+        }
         obs_pts = obs if stations is not None else _at(obs, None, data.mask)
-        ok = np.isfinite(obs_pts).all(axis=0)  # stations with every value
-        obs_pts = obs_pts[:, ok]
-        if not ok.any():
-            res.notes.append(f"{t.label}: no station has every value over the period")
+        seen = np.isfinite(obs_pts)
+        if not seen.any():
+            res.notes.append(f"{t.label}: no station has a complete {t.accumulation_h:g} h value")
             continue
-        pts = {n: _at(v, stations, data.mask)[..., ok] for n, v in vals.items()}
+        pts = {n: _at(v, stations, data.mask) for n, v in vals.items()}
         blocks = rs.blocks_of(group[keep], valid[keep], max(cfg.block_h, t.accumulation_h))
-        n_blocks = len(np.unique(blocks))
+        n_blocks = len(np.unique(blocks[seen.any(axis=1)]))
         if n_blocks < rs.MIN_BLOCKS:
             res.notes.append(
                 f"{t.label}: {len(keep)} cases in {n_blocks} independent block(s) of "
                 f"{max(cfg.block_h, t.accumulation_h):g} h: too few for an interval to be "
                 f"trusted, so no difference is called significant (needs {rs.MIN_BLOCKS})"
             )
-        _score_threshold(res, t, pts, obs_pts, vals, obs, data, stations, cfg, rng, blocks)
+        base = ScoreRow(
+            "",
+            "",
+            float("nan"),
+            units=t.units,
+            cases=int(seen.any(axis=1).sum()),
+            blocks=n_blocks,
+            observations=int(seen.sum()),
+            stations=None if stations is None else int(seen.any(axis=0).sum()),
+        )
+        _flag_degenerate(res, t, pts)
+        _score_threshold(res, t, pts, obs_pts, vals, obs, data, stations, cfg, rng, blocks, base)
     return res
 
 
+def _flag_degenerate(res: Verification, t, pts: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+    """An ensemble that never exceeds the threshold at the scored points has no ROC area
+    and an FSS of 0 by construction: say so rather than show them as scores."""
+    for name, e in pts.items():
+        if not (e > t.value).any():
+            why = f"never exceeds {t.value:g} {t.units}"
+            res.flags[(name, f"roc_area/{t.label}")] = why
+            res.notes.append(
+                f"{name} {why} ({t.label}) at the scored points: its ROC area is undefined "
+                "and its FSS 0 by construction; its Brier score is the observed frequency"
+            )
+
+
 def _score_threshold(
-    res, t, pts, obs_pts, grid_vals, grid_obs, data, stations, cfg, rng, blocks
+    res, t, pts, obs_pts, grid_vals, grid_obs, data, stations, cfg, rng, blocks, base
 ) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
     stats = {n: rs.sufficient(e, obs_pts, t.value) for n, e in pts.items()}
     point, intervals = rs.bootstrap_scores(stats, blocks, t.label, cfg.bootstrap, rng)
     seen = {(r.ensemble, r.score) for r in res.table}
+    enough = base.blocks >= rs.MIN_BLOCKS
     for n, scores in point.items():
         for key, value in scores.items():
             if (n, key) in seen:  # the CRPS of a quantity already scored at another threshold
                 continue
             lo, hi = intervals.get((n, key), rs.NO_INTERVAL)
-            res.table.append(ScoreRow(n, key, value, lo, hi))
+            units = base.units if key.startswith("crps") else ""
+            res.table.append(
+                replace(base, ensemble=n, score=key, value=value, lo=lo, hi=hi, units=units)
+            )
             if n != "raw" and "raw" in point:
                 dlo, dhi = intervals.get((n, "raw", key), rs.NO_INTERVAL)
                 # no interval (zero width, undefined) and too few blocks say nothing
-                enough = len(np.unique(blocks)) >= rs.MIN_BLOCKS
                 significant = bool(enough and np.isfinite(dlo) and (dlo > 0 or dhi < 0))
                 res.diffs.append(
                     ScoreDiff(n, key, value - point["raw"][key], dlo, dhi, significant)
                 )
-    res.ranks[t.label] = {
-        n: sc.rank_histogram(e, obs_pts, rng) for n, e in pts.items()
-    }  # fmt: skip
+    res.ranks[t.label] = {n: es.rank_histogram(e, obs_pts, cfg.seed) for n, e in pts.items()}
     res.reliability[t.label] = {
-        n: sc.reliability(*sc.exceedance(e, obs_pts, t.value), members=e.shape[1])
+        n: es.reliability(*es.exceedance(e, obs_pts, t.value), members=e.shape[1])
         for n, e in pts.items()
     }
     if stations is None:  # neighbourhood and object scores need the truth on the grid
-        occ = (grid_obs > t.value).astype(float)
-        res.maps[t.label] = {"truth": (occ * data.mask).mean(axis=0)}
-        for n, e in grid_vals.items():
+        _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base)
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base) -> None:  # noqa: ANN001
+    """Probability maps, FSS within the region's box (scales in km), tail quantiles (once
+    per quantity) and rain objects of each ensemble and of the truth."""
+    from dataclasses import replace
+
+    occ = (grid_obs > t.value).astype(float)
+    res.maps[t.label] = {"truth": np.where(data.mask, occ.mean(axis=0), np.nan)}
+    box = (slice(None), *_box(data.mask))
+    grid_row = replace(base, observations=int(data.mask.sum()) * base.cases)
+    for n, e in [*grid_vals.items(), ("truth", grid_obs[:, None])]:
+        rows = []
+        if n != "truth":
             prob = (e > t.value).mean(axis=1)
             res.maps[t.label][n] = np.where(data.mask, prob.mean(axis=0), np.nan)
             for s in cfg.scales:
-                value = sc.fss(prob * data.mask, occ * data.mask, data.mask, s)
-                res.table.append(ScoreRow(n, f"fss{s}/{t.label}", value))
-            _grid_scores(res, n, e, data.mask, t, seen)
-        _grid_scores(res, "truth", grid_obs[:, None], data.mask, t, seen)
-
-
-def _grid_scores(res, name, e, mask, t, seen) -> None:  # noqa: ANN001
-    """Tail quantiles (once per quantity) and rain objects of one ensemble on the region."""
-    rows = [(f"objects/{t.label}", sc.objects(e * mask, t.value))]
-    if (name, f"q99/{t.quantity}") not in seen:
-        region = e[..., mask]
-        rows += [(f"q{q:g}/{t.quantity}", float(np.quantile(region, q / 100))) for q in (99, 99.9)]
-        seen.add((name, f"q99/{t.quantity}"))
-    for score, value in rows:
-        res.table.append(ScoreRow(name, score, value))
+                sums = es.fss_sums((prob * data.mask)[box], (occ * data.mask)[box], s)
+                name = f"fss_{s * data.dx_km:.3g}km/{t.label}"
+                rows.append((name, es.fss_value(sums), ""))
+                if (n, f"roc_area/{t.label}") in res.flags:
+                    res.flags[(n, name)] = res.flags[(n, f"roc_area/{t.label}")]
+        rows.append((f"objects/{t.label}", es.mean_objects(e * data.mask, t.value), "count"))
+        if (n, f"q99/{t.quantity}") not in seen:
+            region = e[..., data.mask]
+            rows += [
+                (f"q{q:g}/{t.quantity}", float(np.quantile(region, q / 100)), t.units)
+                for q in (99, 99.9)
+            ]
+            seen.add((n, f"q99/{t.quantity}"))
+        for score, value, units in rows:
+            res.table.append(replace(grid_row, ensemble=n, score=score, value=value, units=units))

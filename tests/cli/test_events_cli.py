@@ -97,10 +97,39 @@ def test_event_verification_with_a_held_out_member(alex: dict) -> None:
     text = report.read_text()
     assert "held-out member" in text and "climate" in text and "hybrid" in text
     assert "gust10_gt25: the model does not make gust10" in text
+    # what the data are: synthetic, a member as truth (raw reliable by construction),
+    # in-sample (the generator was trained on this very store)
+    assert "SYNTHETIC DATA" in text and "reliable by construction" in text
+    assert "IN-SAMPLE" in text
+    # units, directions, UTC, FSS scales in km, cases and blocks per score
+    assert "<td>mm</td>" in text and "<td>mm/h</td>" in text
+    assert "<td>lower</td>" in text and "<td>higher</td>" in text and "UTC" in text
+    assert "fss_" in text and "km/rr_gt20" in text
+    assert "<th>cases</th>" in text and "<th>blocks</th>" in text
     client = mlflow.MlflowClient(alex["uri"])
     metrics = client.get_run(alex["run"]).data.metrics
     assert "event/alex/raw/crps/rr" in metrics and "event/alex/raw/brier/rr_gt20" in metrics
     assert any(a.path.startswith("events") for a in client.list_artifacts(alex["run"]))
+
+
+def _station_table(alex: dict, **change) -> list[tuple]:
+    """(station, lat, lon, time, variable, value) at grid points in the region, observing
+    member 0's rain."""
+    with xr.open_dataset(alex["raw"]) as ds:
+        lat, lon = ds["latitude"].values, ds["longitude"].values
+        rr = ds["rr"].values[:, 0]
+        times = ds["time"].values
+    inside = (lon > 6.9) & (lon < 7.7) & (lat > 43.9) & (lat < 44.2)
+    rows, cols = np.nonzero(inside)
+    shift = change.get("shift", np.timedelta64(0, "h"))
+    out = []
+    for s, (r, c) in enumerate(zip(rows[::40], cols[::40], strict=True)):
+        for k, t in enumerate(times):
+            value = change.get("value", rr[k, r, c])
+            if change.get("holes") and s == 0 and k % 5 == 0:
+                value = np.nan  # station S0 misses some hours
+            out.append((f"S{s}", lat[r, c], lon[r, c], t + shift, "rr", value))
+    return out
 
 
 def _stations(alex: dict, path: Path, **change) -> Path:
@@ -131,14 +160,19 @@ def test_event_verification_against_stations_and_refusals(alex: dict, tmp_path: 
             "--data", alex["store"], "--bootstrap", "20", "--no-log")  # fmt: skip
     proc = run_cli(*args, "--obs", obs, "--report", report)
     assert proc.returncode == 0, proc.stderr
-    assert "truth: observations" in report.read_text()
+    assert "Truth: observations" in report.read_text()
     bad = (
         (_stations(alex, tmp_path / "v.csv", variable="snow"), "snow"),
-        (_stations(alex, tmp_path / "n.csv", value="nan"), "non-finite value"),
-        (_stations(alex, tmp_path / "f.csv", far=True), "FAR"),
+        (_stations(alex, tmp_path / "n.csv", value="nan"), "no observation"),
     )
     for path, needle in bad:
         assert_user_error(run_cli(*args, "--obs", path), needle)
+    # a station off the grid is left out with a note; observations at other times than
+    # the forecasts' end in one line and exit 2
+    proc = run_cli(*args, "--obs", _stations(alex, tmp_path / "f.csv", far=True))
+    assert proc.returncode == 0 and "off the domain's grid left out: FAR" in proc.stdout
+    late = _dsg(_station_table(alex, shift=np.timedelta64(30, "D")), tmp_path / "late.nc")
+    assert_user_error(run_cli(*args, "--obs", late), "no observation")
     store_args = (
         "evaluate",
         alex["run"],
@@ -155,3 +189,69 @@ def test_event_verification_against_stations_and_refusals(alex: dict, tmp_path: 
     proc = run_cli("data", "synth", "--domain", "se_france", *OPTS, "--event", "hans",
                    "--out", tmp_path / "x.nc")  # fmt: skip
     assert_user_error(proc, "nordic")
+
+
+def _dsg(table: list[tuple], path: Path) -> Path:
+    """The stations as CF discrete-sampling-geometry netCDF (timeSeries, orthogonal)."""
+    names = list(dict.fromkeys(r[0] for r in table))
+    times = np.array(sorted({r[3] for r in table}))
+    value = np.full((len(names), len(times)), np.nan)
+    lat, lon = np.zeros(len(names)), np.zeros(len(names))
+    for name, la, lo, t, _, v in table:
+        i = names.index(name)
+        lat[i], lon[i] = la, lo
+        value[i, np.searchsorted(times, t)] = v
+    ds = xr.Dataset(
+        {
+            "precipitation": (("station", "time"), value, {
+                "standard_name": "lwe_precipitation_rate", "units": "mm/h"}),
+            "station_name": (("station",), np.array(names), {"cf_role": "timeseries_id"}),
+            "lat": (("station",), lat, {"standard_name": "latitude", "units": "degrees_north"}),
+            "lon": (("station",), lon, {"standard_name": "longitude", "units": "degrees_east"}),
+        },
+        coords={"time": ("time", times, {"standard_name": "time"})},
+        attrs={"featureType": "timeSeries", "Conventions": "CF-1.8"},
+    )  # fmt: skip
+    ds.to_netcdf(path)
+    return path
+
+
+def test_stations_as_cf_timeseries_with_missing_hours(alex: dict, tmp_path: Path) -> None:
+    """The same stations as CF timeSeries netCDF, one missing some hours: every station
+    scores with what it has, and the report counts stations and observations."""
+    table = _station_table(alex, holes=True)
+    nc = _dsg(table, tmp_path / "obs.nc")
+    report = tmp_path / "dsg.html"
+    proc = run_cli("evaluate", alex["run"], "--uri", alex["uri"], "--event", "alex",
+                   "--data", alex["store"], "--bootstrap", "20", "--no-log", "--obs", nc,
+                   "--report", report, "--event-metrics", "spread_skill")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = report.read_text()
+    n_stations = len({r[0] for r in table})
+    assert "<th>stations</th>" in text and f'<td class="num">{n_stations}</td>' in text
+    observed = sum(np.isfinite(r[5]) for r in table)
+    assert f'<td class="num">{observed}</td>' in text  # hourly scores: every observation
+    assert "not computed against station observations" in text
+    proc = run_cli("evaluate", alex["run"], "--uri", alex["uri"], "--event", "alex", "--data",
+                   alex["store"], "--no-log", "--obs", nc, "--event-metrics", "swd")  # fmt: skip
+    assert_user_error(proc, "does not score ensembles")
+
+
+def test_raw_and_climate_need_only_sample(alex: dict, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Without enriched members no enricher is built (no inversion, no prior draws), so
+    any architecture can be verified; registered ensemble metrics join the report."""
+    from gensemble.enrichment import pipeline
+    from gensemble.events.job import EventJob, run_event
+    from gensemble.inference.loaded import LoadedModel
+    from gensemble.inference.resolve import resolve_checkpoint
+
+    def refuse(*a, **k) -> None:  # noqa: ANN002, ANN003
+        raise AssertionError("an enricher was built for raw and climate ensembles")
+
+    monkeypatch.setattr(pipeline.Enricher, "__init__", refuse)
+    path = resolve_checkpoint(alex["run"], alex["uri"], "gensemble", "last")
+    job = EventJob("alex", alex["store"], bootstrap=10, rotations=1,
+                   report=tmp_path / "r.html", metrics=("spread_skill",))  # fmt: skip
+    out = run_event(LoadedModel(path), path, job)
+    assert set(out.verification.ensembles) == {"raw", "climate"}
+    assert any(r.score.startswith("spread_skill:") for r in out.verification.table)

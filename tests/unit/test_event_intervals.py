@@ -172,7 +172,7 @@ def test_stations_reach_every_forecast_valid_at_their_time(tmp_path) -> None:  #
 def test_reliability_bins_are_the_ensembles_probability_levels(members: int) -> None:
     """p = 0.3, 0.6, 0.7 land in their own bins (linspace edges put them one below), the
     points sit at the mean forecast probability, and the counts are returned."""
-    from gensemble.events import scores as sc
+    from gensemble.evaluation import ensemble_scores as sc
 
     levels = np.array([0.3, 0.6, 0.7])
     k = np.rint(levels * members).astype(int)
@@ -188,15 +188,15 @@ def test_reliability_bins_are_the_ensembles_probability_levels(members: int) -> 
 def test_degenerate_inputs_follow_one_policy() -> None:
     """One member: no fair CRPS (NaN, as the resampled score); a missing observation is
     neither a non-event nor rank 0."""
-    from gensemble.events import scores as sc
+    from gensemble.evaluation import ensemble_scores as sc
 
     rng = np.random.default_rng(0)
     ens, obs = rng.normal(size=(3, 1, 5)), rng.normal(size=(3, 5))
     assert np.isnan(sc.fair_crps(ens, obs)).all()
     s = rs.sufficient(ens, obs, 0.0)
-    assert np.isnan(rs.crps_of(s, np.arange(3), np.ones(1)))
+    assert np.isnan(rs.crps_of(s, np.arange(3)))
     obs[0, 0] = np.nan
     _, o = sc.exceedance(ens, obs, 0.0)
     assert np.isnan(o[0, 0]) and np.isfinite(o[1:]).all()
-    ranks = sc.rank_histogram(rng.normal(size=(3, 4, 5)), obs, rng)
+    ranks = sc.rank_histogram(rng.normal(size=(3, 4, 5)), obs, 0)
     assert ranks.sum() == obs.size - 1

@@ -9,8 +9,8 @@ import pytest
 from gensemble.api.events import Event, Threshold, box
 from gensemble.core.registry import get_registry
 from gensemble.data.variables import known_variables
+from gensemble.evaluation import ensemble_scores as sc
 from gensemble.events import resampling as rs
-from gensemble.events import scores as sc
 from gensemble.events.verify import accumulate
 
 
@@ -87,9 +87,9 @@ def test_scores_go_the_right_way(cases) -> None:  # noqa: ANN001
     bs = {n: sc.brier(*sc.exceedance(e, truth, t)).mean() for n, e in
           (("perfect", perfect), ("biased", biased))}  # fmt: skip
     assert bs["perfect"] < bs["biased"]
-    flat = sc.rank_histogram(perfect, truth, rng)
-    u = sc.rank_histogram(narrow, truth, rng)
-    skew = sc.rank_histogram(biased, truth, rng)
+    flat = sc.rank_histogram(perfect, truth, 1)
+    u = sc.rank_histogram(narrow, truth, 2)
+    skew = sc.rank_histogram(biased, truth, 3)
     n_bins = perfect.shape[1] + 1
     expected = truth.size / n_bins
     assert np.abs(flat / expected - 1).max() < 0.35  # flat within sampling noise
@@ -113,12 +113,12 @@ def test_roc_area_and_fss_known_values() -> None:
     assert np.isnan(sc.roc_area(p, np.zeros(4)))
     occ = np.zeros((1, 10, 10))
     occ[0, 4:6, 4:6] = 1
-    mask = np.ones((10, 10), bool)
-    assert sc.fss(occ, occ, mask, 1) == pytest.approx(1.0)
+    assert _fss(occ, occ, 1) == pytest.approx(1.0)
     shifted = np.roll(occ, 2, axis=2)
-    assert sc.fss(shifted, occ, mask, 1) == pytest.approx(0.0)
-    assert sc.fss(shifted, occ, mask, 5) > 0.5  # neighbourhoods forgive the displacement
-    assert sc.objects(occ, 0.5) == 1.0
+    assert _fss(shifted, occ, 1) == pytest.approx(0.0)
+    assert _fss(shifted, occ, 5) > 0.5  # neighbourhoods forgive the displacement
+    assert sc.mean_objects(occ, 0.5) == 1.0
+    assert np.isnan(sc.fss_value(sc.fss_sums(occ * 0, occ * 0, 3)))  # nothing anywhere
 
 
 def test_scores_match_properscoring_and_pysteps(cases) -> None:  # noqa: ANN001
@@ -138,15 +138,19 @@ def test_scores_match_properscoring_and_pysteps(cases) -> None:  # noqa: ANN001
     # rank histogram (continuous values: no ties to split)
     rh = ensscores.rankhist_init(perfect.shape[1])
     ensscores.rankhist_accum(rh, np.moveaxis(perfect, 1, 0), truth)
-    ours = sc.rank_histogram(perfect, truth, np.random.default_rng(0))
+    ours = sc.rank_histogram(perfect, truth, 0)
     np.testing.assert_array_equal(ours, rh["n"])
     # FSS of a one-member (binary) forecast is pysteps' FSS
     rng = np.random.default_rng(3)
     f, ob = rng.gamma(0.5, 4, (2, 24, 30))
     for scale in (1, 3, 7):
         ref = spatialscores.fss(f, ob, 2.0, scale)
-        got = sc.fss((f > 2.0)[None].astype(float), (ob > 2.0)[None], np.ones_like(f, bool), scale)
+        got = _fss((f > 2.0)[None].astype(float), (ob > 2.0)[None], scale)
         assert got == pytest.approx(ref, rel=1e-10)
+
+
+def _fss(forecast: np.ndarray, observed: np.ndarray, scale: int) -> float:
+    return sc.fss_value(sc.fss_sums(forecast, observed, scale))
 
 
 def test_sufficient_statistics_give_the_direct_scores(cases) -> None:  # noqa: ANN001
@@ -154,22 +158,41 @@ def test_sufficient_statistics_give_the_direct_scores(cases) -> None:  # noqa: A
     e = biased[:, :8]
     s = rs.sufficient(e, truth, 1.0)
     all_cases = np.arange(len(truth))
-    ones = np.ones(8)
-    assert rs.crps_of(s, all_cases, ones) == pytest.approx(sc.fair_crps(e, truth).mean(), 1e-6)
+    assert rs.crps_of(s, all_cases) == pytest.approx(sc.fair_crps(e, truth).mean(), 1e-12)
     p, o = sc.exceedance(e, truth, 1.0)
-    assert rs.brier_of(s, all_cases, ones) == pytest.approx(sc.brier(p, o).mean(), 1e-6)
+    assert rs.brier_of(s, all_cases) == pytest.approx(sc.brier(p, o).mean(), 1e-12)
     assert rs.roc_of(s, all_cases) == pytest.approx(sc.roc_area(p, o), 1e-12)
-    # weights: the same as the ensemble with members repeated, pairs of copies left out
-    w = np.array([2.0, 0, 1, 1, 0, 3, 1, 0])
-    rep = np.repeat(e, w.astype(int), axis=1)
-    n = 8
-    pairs = np.abs(rep[:, :, None] - rep[:, None]).sum(axis=(1, 2)).mean(-1)
-    # copies of one member are 0 apart and not counted as pairs
-    distinct = n * n - w @ w
-    fair = np.abs(rep - truth[:, None]).mean(axis=(1, 2)) - pairs / (2 * distinct)
-    assert rs.crps_of(s, all_cases, w) == pytest.approx(fair.mean(), 1e-6)
-    p_rep, _ = sc.exceedance(rep, truth, 1.0)
-    assert rs.brier_of(s, all_cases, w) == pytest.approx(sc.brier(p_rep, o).mean(), 1e-6)
+    # a station missing some hours: each score over the observations there are
+    holes = truth.copy()
+    holes[::3, :5] = np.nan
+    s = rs.sufficient(e, holes, 1.0)
+    seen = np.isfinite(holes)
+    direct = sc.case_crps(e, holes)[seen].mean()
+    assert rs.crps_of(s, all_cases) == pytest.approx(direct, 1e-12)
+    p, o = sc.exceedance(e, holes, 1.0)
+    assert rs.brier_of(s, all_cases) == pytest.approx(((p - o) ** 2)[seen].mean(), 1e-12)
+    assert rs.roc_of(s, all_cases) == pytest.approx(sc.roc_area(p[seen], o[seen]), 1e-12)
+
+
+def test_one_implementation_serves_plugins_events_and_enrichment(cases) -> None:  # noqa: ANN001
+    """The CRPS metric plugin, the event score and the enrichment's calibration score
+    are the same numbers: they call one function."""
+    import torch
+
+    from gensemble.api.metric_context import EvalContext
+    from gensemble.core.registry import get_registry
+
+    truth, perfect, *_ = cases
+    k, n, p = perfect.shape
+    ens = torch.from_numpy(perfect.reshape(k, n, 1, 1, p))
+    real = torch.from_numpy(truth.reshape(k, 1, 1, p))
+    res = get_registry().get("metric", "crps")().compute(real, ens, EvalContext(["x"]))
+    assert res.scalars["crps_fair/x"] == pytest.approx(sc.fair_crps(perfect, truth).mean(), 1e-12)
+    # one ensemble against several held-back members (calibration's layout)
+    shared = torch.from_numpy(perfect[0])  # (N, P)
+    held = torch.from_numpy(truth[:5])  # (5, P)
+    per_member = np.mean([sc.fair_crps(perfect[:1], truth[i : i + 1]) for i in range(5)])
+    assert sc.shared_fair_crps(shared, held) == pytest.approx(per_member, 1e-12)
 
 
 def test_blocks_keep_consecutive_hours_together_across_forecasts() -> None:
@@ -198,3 +221,52 @@ def test_bootstrap_intervals_cover_the_truth_at_about_the_nominal_rate() -> None
             hits[key] += lo <= true <= hi
     for key in hits:
         assert 0.85 <= hits[key] / trials <= 1.0, (key, hits[key])  # nominal 0.95
+
+
+def test_each_events_region_contains_its_named_stations() -> None:
+    """The record stations an event names lie in its region (Storm Hans reaches Geilo and
+    Maristova west of 8.5°E, and the Swedish counties under red warnings); an entry whose
+    region misses one is refused."""
+    registry = get_registry()
+    for name in registry.names("event"):
+        ev = registry.get("event", name)
+        lat = np.array([s[1] for s in ev.stations])
+        lon = np.array([s[2] for s in ev.stations])
+        assert ev.mask(lon, lat).all(), name
+    hans = registry.get("event", "hans")
+    names = {s[0] for s in hans.stations}
+    assert {"Geilo", "Maristova"} <= names and min(p[0] for p in hans.region) <= 7.5
+    assert "Glomma" not in hans.observed.split(";")[-1]  # the >=100-year floods were elsewhere
+    rule = (Threshold("rr", 1.0, "mm/h"),)
+    bad = Event("x", "x", ("se_france",), "2020-01-01", "2020-01-02", box(0, 1, 40, 41), rule,
+                ("s",), stations=(("far", 50.0, 5.0),))  # fmt: skip
+    assert any("far" in p for p in bad.problems(None))
+
+
+def test_coastlines_are_real_and_offline() -> None:
+    """GSHHS shorelines from the packaged data: the Côte d'Azur coast passes Nice, and
+    the Norway-Sweden border is among the borders of the Nordic domain."""
+    from gensemble.events.geography import MapFrame, polylines
+
+    coast = np.concatenate(list(polylines("gshhs", (7.0, 7.5), (43.5, 43.8))))
+    near = coast[(np.abs(coast[:, 0] - 7.27) < 0.05)]
+    assert near.size and np.abs(near[:, 1] - 43.69).min() < 0.03  # Nice's seafront
+    borders = list(polylines("countries", (11.0, 13.0), (59.0, 62.0)))
+    assert borders
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = registry_domain("nordic").grid()
+    lon, lat = grid.lonlat()
+    fig, ax = plt.subplots()
+    MapFrame.of(grid, lon, lat).draw(ax)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels and all(lab.endswith(("°E", "°W")) for lab in labels)
+    assert ax.get_aspect() == 1.0  # Lambert km: true shapes
+    plt.close(fig)
+
+
+def registry_domain(name: str):  # noqa: ANN201
+    return get_registry().get("domain", name)()

@@ -48,6 +48,8 @@ class RawSource:
     times: object = None
     #: the CRS the file declares (grid mapping), even when its x/y could not be used
     file_crs: str | None = None
+    #: the file says it was synthesised (gensemble data synth), not observed or forecast
+    synthetic: bool = False
 
     def batches(self, variables: list[str]) -> Iterator[SampleBatch]:
         missing = [v for v in variables if v not in self.variables]

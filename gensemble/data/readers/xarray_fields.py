@@ -16,6 +16,7 @@ import pyproj
 import xarray as xr
 
 from gensemble.core.errors import UserError
+from gensemble.data.cf import SYNTHETIC_ATTR
 from gensemble.data.grid import Grid
 from gensemble.data.readers.base import RawSource, SampleBatch
 from gensemble.data.regrid import PointSource
@@ -172,6 +173,7 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     source.times = np.asarray(times)
     crs = _crs_from_grid_mapping(ds)
     source.file_crs = crs.name if crs is not None else None
+    source.synthetic = bool(int(ds.attrs.get(SYNTHETIC_ATTR, 0) or 0))
     return source
 
 

@@ -36,6 +36,7 @@ from gensemble.api import (
     chunks,
     hookimpl,
 )
+from gensemble.api import ensemble_scores as es
 from gensemble.api import metric_figures as figures
 from gensemble.plugins.metrics._common import (
     ThresholdOptions,
@@ -85,22 +86,6 @@ def pairs(
             yield torch.sort(ens[sl].double(), dim=1).values.contiguous(), obs[sl].double()
 
 
-def crps_sorted(s: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sums over the block of CRPS and fair CRPS; s (B, M) sorted, y (B, J)."""
-    m = s.shape[1]
-    csum = torch.nn.functional.pad(s.cumsum(1), (1, 0))
-    r = torch.searchsorted(s, y.contiguous())
-    below = torch.gather(csum, 1, r)
-    total = csum[:, -1:]
-    abs_mean = (r * y - below + (total - below) - (m - r) * y) / m
-    i = torch.arange(1, m + 1, dtype=s.dtype, device=s.device)
-    pair_sum = 2.0 * (s * (2 * i - m - 1)).sum(1, keepdim=True)  # sum_ij |x_i - x_j|
-    crps = abs_mean - pair_sum / (2 * m * m)
-    # the fair CRPS is undefined for one member (0/0): NaN, never the plain CRPS
-    fair = abs_mean - pair_sum / (2 * m * (m - 1)) if m > 1 else torch.full_like(crps, torch.nan)
-    return crps.sum(), fair.sum()
-
-
 def _n_members(real: torch.Tensor, fake: torch.Tensor) -> int:
     return fake.shape[0] if fake.ndim == 4 else fake.shape[1]
 
@@ -119,8 +104,11 @@ class CRPS(MetricPlugin):
             total = fair = 0.0
             count = 0
             for s, y in pairs(real, fake, c):
-                a, b = crps_sorted(s, y)
-                total, fair, count = total + float(a), fair + float(b), count + y.numel()
+                a, b = es.crps_terms(s, y)
+                seen = torch.isfinite(y)  # missing observations are left out
+                total += float(a[seen].sum())
+                fair += float(b[seen].sum())
+                count += int(seen.sum())
             res.add(f"crps/{var}", total / count)
             if _n_members(real, fake) < 2:
                 res.add_undefined(f"crps_fair/{var}", "the fair CRPS needs at least 2 members")
@@ -141,17 +129,10 @@ class SpreadSkill(MetricPlugin):
         res = MetricResult()
         m = _n_members(real, fake)
         for c, var in enumerate(ctx.variables):
-            var_sum = sq_err = 0.0
-            n_var = n_err = 0
+            sums = np.zeros(4)
             for s, y in pairs(real, fake, c):
-                mean = s.mean(1, keepdim=True)
-                variance = s.var(1, correction=1) if m > 1 else torch.zeros(s.shape[0])
-                var_sum += float(variance.sum()) * y.shape[1]
-                n_var += variance.numel() * y.shape[1]
-                sq_err += float((mean - y).square().sum())
-                n_err += y.numel()
-            spread = np.sqrt((m + 1) / m) * np.sqrt(var_sum / n_var)
-            skill = np.sqrt(sq_err / n_err)
+                sums += es.spread_skill_sums(s, y)
+            spread, skill = es.spread_skill_value(sums, m)
             res.add(f"skill_rmse/{var}", skill)
             ratio = f"spread_skill_ratio/{var}"
             if m < 2:
@@ -170,17 +151,14 @@ class SpreadSkill(MetricPlugin):
 
 
 def rank_counts(real: torch.Tensor, fake: torch.Tensor, channel: int, seed: int) -> np.ndarray:
-    """Counts of the observation's rank among the members (M + 1 bins, ties at random)."""
+    """Counts of the observation's rank among the members (M + 1 bins, ties at random;
+    missing observations not counted)."""
     m = _n_members(real, fake)
     gen = torch.Generator().manual_seed(seed)
     counts = torch.zeros(m + 1, dtype=torch.float64)
     for s, y in pairs(real, fake, channel):
-        y = y.contiguous()
-        lt = torch.searchsorted(s, y)
-        le = torch.searchsorted(s, y, right=True)
-        u = torch.rand(y.shape, generator=gen, dtype=torch.float64)
-        rank = lt + torch.floor(u * (le - lt + 1)).long()
-        counts += torch.bincount(rank.reshape(-1), minlength=m + 1).double()
+        rank = es.ranks(s, y, gen)
+        counts += torch.bincount(rank[rank >= 0], minlength=m + 1).double()
     return counts.numpy()
 
 
@@ -224,7 +202,12 @@ class Brier(MetricPlugin):
     description = "Brier score, skill score and reliability diagram at thresholds"
 
     class Options(ThresholdOptions):
-        bins: int = Field(10, ge=2, description="probability bins of the reliability diagram")
+        bins: int = Field(
+            10, ge=2, description="equal probability bins for ensembles over max_levels members"
+        )
+        max_levels: int = Field(
+            50, ge=1, description="up to this many members, one bin per probability level"
+        )
 
     def compute(self, real: torch.Tensor, fake: torch.Tensor, ctx: EvalContext) -> MetricResult:
         real_x, names = with_wind_speed(real, ctx.variables)
@@ -237,20 +220,20 @@ class Brier(MetricPlugin):
             for t in ts:
                 se = n = 0.0
                 obs_sum = 0.0
-                f_sum, o_sum, cnt = np.zeros(nb), np.zeros(nb), np.zeros(nb)
+                rel = 0.0
                 for s, y in pairs(real_x, fake_x, c):
                     m = s.shape[1]
                     tt = torch.full((s.shape[0], 1), t, dtype=s.dtype)
                     p = (m - torch.searchsorted(s, tt, right=True)).double() / m  # P(X > t)
+                    seen = torch.isfinite(y)
                     o = (y > t).double()
                     p = p.expand_as(o)
-                    se += float((p - o).square().sum())
-                    n += o.numel()
-                    obs_sum += float(o.sum())
-                    b = torch.clamp((p * nb).long(), max=nb - 1).reshape(-1)
-                    f_sum += torch.bincount(b, p.reshape(-1), nb).numpy()
-                    o_sum += torch.bincount(b, o.reshape(-1), nb).numpy()
-                    cnt += torch.bincount(b, minlength=nb).double().numpy()
+                    se += float((p - o)[seen].square().sum())
+                    n += int(seen.sum())
+                    obs_sum += float(o[seen].sum())
+                    o = torch.where(seen, o, torch.nan)
+                    levels = m if m <= self.options.max_levels else None
+                    rel = rel + es.reliability_sums(p.numpy(), o.numpy(), levels, nb)
                 bs = se / n
                 clim = obs_sum / n
                 label = f"{var}/{thr_label(t)}"
@@ -264,8 +247,7 @@ class Brier(MetricPlugin):
                         f"brier_skill/{label}",
                         f"the event {what} happens in the observations (no climatological skill)",
                     )
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    curve = np.stack([f_sum / cnt, o_sum / cnt, cnt])
+                curve = np.stack(es.reliability_curve(rel)).astype(float)
                 res.maps[f"reliability/{label}"] = curve
                 curves[label] = curve
         if ctx.figures and curves:

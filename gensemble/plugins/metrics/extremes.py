@@ -6,7 +6,6 @@ import logging
 import math
 
 import numpy as np
-import scipy.ndimage
 import torch
 from pydantic import Field
 
@@ -16,10 +15,10 @@ from gensemble.api import (
     MetricResult,
     PluginOptions,
     UserError,
-    box_mean,
     chunks,
     hookimpl,
 )
+from gensemble.api import ensemble_scores as es
 from gensemble.plugins.metrics._common import (
     ThresholdOptions,
     thr_label,
@@ -82,17 +81,11 @@ class TailQuantiles(MetricPlugin):
         return res
 
 
-def fss_sums(fake: torch.Tensor, obs: torch.Tensor, thr: float, scale: int) -> tuple[float, ...]:
-    """Sums of S_f^2, S_f S_o and S_o^2 over fields (n, H, W) as in pysteps' fss_accum."""
+def fss_sums(fake: torch.Tensor, obs: torch.Tensor, thr: float, scale: int) -> np.ndarray:
+    """FSS sums of the binary fields x >= thr (pysteps' convention), NaN as no event."""
     i_f = (torch.nan_to_num(fake, nan=-np.inf) >= thr).double()
     i_o = (torch.nan_to_num(obs, nan=-np.inf) >= thr).double()
-    s_f, s_o = box_mean(i_f, scale), box_mean(i_o, scale)
-    return float(s_f.square().sum()), float((s_f * s_o).sum()), float(s_o.square().sum())
-
-
-def fss(ff: float, fo: float, oo: float) -> float:
-    denom = ff + oo
-    return 1.0 - (ff - 2 * fo + oo) / denom if denom > 0 else np.nan
+    return es.fss_sums(i_f, i_o, scale)
 
 
 class FractionsSkillScore(MetricPlugin):
@@ -120,22 +113,10 @@ class FractionsSkillScore(MetricPlugin):
                         acc += fss_sums(fake_x[sl, c], real_x[sl, c], t, scale)
                     key = f"fss/{var}/{thr_label(t)}/s{scale}"
                     if acc[0] + acc[2] > 0:
-                        res.add(key, fss(*acc))
+                        res.add(key, es.fss_value(acc))
                     else:
                         res.add_undefined(key, "no exceedance in either set")
         return res
-
-
-def objects(field: np.ndarray, thr: float, connectivity: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """Number of connected areas above ``thr``, their sizes (points) and mean intensities."""
-    structure = scipy.ndimage.generate_binary_structure(2, connectivity)
-    labels, count = scipy.ndimage.label(field > thr, structure=structure)
-    if count == 0:
-        return 0, np.zeros(0), np.zeros(0)
-    index = np.arange(1, count + 1)
-    sizes = np.bincount(labels.reshape(-1), minlength=count + 1)[1:]
-    means = scipy.ndimage.mean(field, labels, index)
-    return count, sizes, np.asarray(means)
 
 
 class RainObjects(MetricPlugin):
@@ -151,7 +132,9 @@ class RainObjects(MetricPlugin):
     def summary(self, x: torch.Tensor, cell_km2: float) -> dict[str, float]:
         counts, areas, intens = [], [], []
         for field in x[: self.options.max_fields].cpu().numpy():
-            n, sizes, means = objects(field, self.options.threshold, self.options.connectivity)
+            n, sizes, means = es.label_objects(
+                field, self.options.threshold, self.options.connectivity
+            )
             counts.append(n)
             areas.extend(sizes * cell_km2)
             intens.extend(means)
