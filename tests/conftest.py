@@ -98,10 +98,58 @@ def shared_data() -> Path:
     return SHARED
 
 
+_ZYGOTE: subprocess.Popen | None = None
+
+
+def _zygote() -> subprocess.Popen:
+    """This worker's fork server (tests/_cli_zygote.py), started on first use."""
+    global _ZYGOTE
+    if _ZYGOTE is None or _ZYGOTE.poll() is not None:
+        _ZYGOTE = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "_cli_zygote.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+    return _ZYGOTE
+
+
+def _forked_cli(args: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess:
+    import json
+    import select
+    import signal
+    import tempfile
+
+    server = _zygote()
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        req = {"args": args, "cwd": str(cwd or os.getcwd()), "env": dict(os.environ),
+               "out": str(out), "err": str(err)}  # fmt: skip
+        server.stdin.write(json.dumps(req) + "\n")
+        server.stdin.flush()
+        pid = json.loads(server.stdout.readline())["pid"]
+        ready, _, _ = select.select([server.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            server.stdout.readline()
+            raise subprocess.TimeoutExpired(["gensemble", *args], timeout)
+        code = json.loads(server.stdout.readline())["code"]
+        return subprocess.CompletedProcess(
+            [sys.executable, "-m", "gensemble", *args], code, out.read_text(), err.read_text()
+        )
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m gensemble`` in a subprocess (real exit codes and stderr)."""
+    """Run ``python -m gensemble`` as its own process (real exit codes and stderr).
+
+    Without extra environment the process is forked from a server that has already
+    imported torch and mlflow (``tests/_cli_zygote.py``), which saves seconds per call;
+    with ``env`` (variables read at import time may change) it is a fresh interpreter."""
+    if env is None and hasattr(os, "fork") and not os.environ.get("GENSEMBLE_TEST_NO_FORK"):
+        return _forked_cli([str(a) for a in args], cwd, timeout)
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
