@@ -91,8 +91,10 @@ def fair_crps(
     """(K,) mean CRPS over the points with an observation, of ens (K, N, P) against obs
     (K, P): the fair one by default, the plain ensemble CRPS with ``fair=False``."""
     per = case_crps(ens, obs, fair)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(per, axis=-1) if per.size else per
+    seen = np.isfinite(per).sum(axis=-1)
+    total = np.where(np.isfinite(per), per, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
 
 
 def shared_fair_crps(ens: torch.Tensor, obs: torch.Tensor) -> float:
