@@ -125,7 +125,7 @@ def _station_table(alex: dict, **change) -> list[tuple]:
     out = []
     for s, (r, c) in enumerate(zip(rows[::40], cols[::40], strict=True)):
         for k, t in enumerate(times):
-            value = change.get("value", rr[k, r, c])
+            value = float(change.get("value", rr[k, r, c]))
             if change.get("holes") and s == 0 and k % 5 == 0:
                 value = np.nan  # station S0 misses some hours
             out.append((f"S{s}", lat[r, c], lon[r, c], t + shift, "rr", value))
@@ -133,22 +133,14 @@ def _station_table(alex: dict, **change) -> list[tuple]:
 
 
 def _stations(alex: dict, path: Path, **change) -> Path:
-    """Stations at grid points in the region, observing member 0's rain."""
-    with xr.open_dataset(alex["raw"]) as ds:
-        lat, lon = ds["latitude"].values, ds["longitude"].values
-        rr = ds["rr"].values[:, 0]
-        times = ds["time"].values
-    inside = (lon > 6.9) & (lon < 7.7) & (lat > 43.9) & (lat < 44.2)
-    rows, cols = np.nonzero(inside)
+    """The stations as a CSV (``variable``: another name for every row)."""
     lines = ["station,lat,lon,time,variable,value"]
-    for s, (r, c) in enumerate(zip(rows[::40], cols[::40], strict=True)):
-        for k, t in enumerate(times):
-            value = change.get("value", rr[k, r, c])
-            var = change.get("variable", "rr")
-            when = np.datetime_as_string(t, "s")
-            lines.append(f"S{s},{lat[r, c]:.5f},{lon[r, c]:.5f},{when},{var},{value}")
+    for name, lat, lon, t, var, value in _station_table(alex, **change):
+        when = np.datetime_as_string(t, "s")
+        lines.append(f"{name},{lat:.5f},{lon:.5f},{when},{change.get('variable', var)},{value}")
     if change.get("far"):
-        lines.append(f"FAR,60.0,10.0,{np.datetime_as_string(times[0], 's')},rr,1.0")
+        first = np.datetime_as_string(_station_table(alex)[0][3], "s")
+        lines.append(f"FAR,60.0,10.0,{first},rr,1.0")
     path.write_text("\n".join(lines) + "\n")
     return path
 
