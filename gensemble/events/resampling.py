@@ -18,9 +18,10 @@ wide, coverage 1.00).
 
 Blocks gather the cases whose valid times fall in one window, whatever forecast or
 held-out member they come from (overlapping forecasts and rotations verify the same
-weather, so they are not independent).  Intervals are bootstrap percentiles: every
-replicate is a valid score, so an interval never leaves the score's range (Brier >= 0,
-ROC area in [0, 1]).  An interval of zero width (one block) is no interval.
+weather, so they are not independent).  Intervals are expanded bootstrap percentiles
+(:func:`expanded_level`): every replicate is a valid score, so an interval never leaves
+the score's range (Brier >= 0, ROC area in [0, 1]).  An interval of zero width (one block)
+is no interval.
 """
 
 from __future__ import annotations
@@ -117,14 +118,35 @@ MIN_BLOCKS = 8
 NO_INTERVAL = (float("nan"), float("nan"))
 
 
-def percentile_interval(value: float, draws: np.ndarray) -> tuple[float, float]:
-    """95 % bootstrap percentile interval; none (NaN) when the point value is undefined,
-    more than a tenth of the replicates are undefined (e.g. no event drawn), or the
-    interval has zero width (nothing was resampled)."""
+def expanded_level(n_blocks: int | None, level: float = 0.95) -> float:
+    """The percentile level that makes a bootstrap percentile interval over ``n_blocks``
+    resampled blocks cover at ``level``: Hesterberg's expanded percentile interval.  The
+    bootstrap spread of a mean of n blocks is sqrt((n - 1) / n) of the real one, and its
+    quantiles are normal where Student's t with n - 1 degrees of freedom is due; so the
+    percentiles taken are those of z' = sqrt(n / (n - 1)) t_{n-1}, e.g. 97.2 % for 16 blocks
+    and 98.9 % for 8.  The interval is still made of bootstrap replicates, so it stays in
+    the score's range."""
+    if not n_blocks or n_blocks < 2:
+        return level
+    from scipy import stats
+
+    tail = (1 - level) / 2
+    z = np.sqrt(n_blocks / (n_blocks - 1)) * stats.t.ppf(1 - tail, n_blocks - 1)
+    return float(1 - 2 * stats.norm.sf(z))
+
+
+def percentile_interval(
+    value: float, draws: np.ndarray, n_blocks: int | None = None
+) -> tuple[float, float]:
+    """95 % bootstrap percentile interval (expanded for ``n_blocks`` blocks, see
+    :func:`expanded_level`); none (NaN) when the point value is undefined, more than a
+    tenth of the replicates are undefined (e.g. no event drawn), or the interval has zero
+    width (nothing was resampled)."""
     finite = draws[np.isfinite(draws)]
     if not np.isfinite(value) or finite.size < max(10, 0.9 * draws.size):
         return NO_INTERVAL
-    lo, hi = np.percentile(finite, [2.5, 97.5])
+    tail = 100 * (1 - expanded_level(n_blocks)) / 2
+    lo, hi = np.percentile(finite, [tail, 100 - tail])
     if not hi > lo:
         return NO_INTERVAL
     return float(lo), float(hi)
@@ -163,5 +185,5 @@ def bootstrap_scores(
     intervals: dict[IntervalKey, tuple[float, float]] = {}
     for k, v in draws.items():
         value = point[k[0]][k[-1]] - (point[k[1]][k[-1]] if len(k) == 3 else 0.0)
-        intervals[k] = percentile_interval(value, np.asarray(v, dtype=float))
+        intervals[k] = percentile_interval(value, np.asarray(v, dtype=float), len(ids))
     return point, intervals

@@ -6,9 +6,9 @@ scored on an event against observations or a held-out member, with bootstrap int
 * hybrid: the raw members plus N - M of the enriched ones;
 * climate: N unconditional draws of the generator (what it knows without the forecast).
 
-Every score comes with a 95 % percentile interval from resampling blocks of cases (all
-cases valid within one window, whichever forecast or held-out member they come from;
-see :mod:`.resampling`); differences from raw are resampled in pairs of cases, and a
+Every score comes with a 95 % expanded percentile interval from resampling blocks of
+cases (all cases valid within one window, whichever forecast or held-out member they come
+from; see :mod:`.resampling`); differences from raw are resampled in pairs of cases, and a
 difference is called significant only when its interval excludes 0 and the cases form
 at least ``resampling.MIN_BLOCKS`` blocks.
 """

@@ -48,28 +48,28 @@ TRUE = {
 }
 
 
-#: (memory, score) pairs measured below the nominal band, held to a weaker floor here
-#: and reported, not hidden: the CRPS (a skewed score that scales with the state's
-#: spread) at 0.87-0.89 coverage, and every score with long memory at 0.86-0.92 (blocks
-#: of 4 memory times, 16 of them).  Studentised or BCa intervals and adaptive block
-#: lengths are the next step (issue 25).  The upper bounds hold for all: the former
-#: scheme's intervals were about 4x too wide with coverage 1.00.
-SHORTFALL = {
-    ("short memory", ("small", "crps/x")),
-    ("short memory", ("large", "small", "crps/x")),
-} | {("long memory", key) for key in TRUE}
+#: blocks only 4x the memory (36 h for 9 h): neighbouring blocks stay correlated (about
+#: 0.07 for block means), which no block bootstrap sees; measured coverage 0.88-0.94 with
+#: the expanded intervals.  Held to a weaker floor here and said in the README: blocks
+#: should be 8x the memory of the scores, which brings every score into the band.
+SHORT_BLOCKS = "long memory, blocks 4x the memory"
 
 
 @pytest.mark.parametrize(
     "memory, rho, block_h, hours",
-    [("short memory", 0.0, 12, 288), ("long memory", 0.8, 36, 576)],
+    [
+        ("short memory", 0.0, 12, 288),
+        ("long memory, blocks 8x the memory", 0.8, 72, 1152),
+        (SHORT_BLOCKS, 0.8, 36, 576),
+    ],
 )
 def test_intervals_cover_at_the_nominal_rate_with_the_right_width(
     memory: str, rho: float, block_h: int, hours: int
 ) -> None:
     """Coverage of the true value within [0.90, 0.98] and half-width / 1.96 within
     [0.8, 1.25] of the scores' real spread over 120 worlds, for single scores and paired
-    differences; with long memory (hourly AR(1), rho 0.8: 9 h of memory) blocks of 36 h."""
+    differences, with short memory and with long memory (hourly AR(1), rho 0.8: 9 h of
+    memory); the intervals are expanded for the number of blocks (16 to 24 here)."""
     rng = np.random.default_rng(7)
     valid = np.datetime64("2020-10-01T00") + np.arange(hours) * np.timedelta64(1, "h")
     blocks = rs.blocks_of(np.zeros(hours), valid, block_h)
@@ -94,11 +94,19 @@ def test_intervals_cover_at_the_nominal_rate_with_the_right_width(
     for key in TRUE:
         coverage = hits[key] / sims
         sd_ratio = np.mean(half[key]) / 1.96 / np.std(values[key])
-        if (memory, key) in SHORTFALL:
-            assert 0.8 <= coverage <= 0.99 and 0.7 <= sd_ratio <= 1.25, (key, coverage, sd_ratio)
+        if memory == SHORT_BLOCKS:
+            assert 0.85 <= coverage <= 0.98 and 0.8 <= sd_ratio <= 1.25, (key, coverage, sd_ratio)
         else:
             assert 0.90 <= coverage <= 0.98, (key, coverage)
             assert 0.8 <= sd_ratio <= 1.25, (key, sd_ratio)
+
+
+def test_expanded_percentiles_for_few_blocks() -> None:
+    """Hesterberg's expanded percentile interval: 97.2 % percentiles for 16 blocks,
+    nearer 95 % as blocks grow, plain 95 % when the count is unknown."""
+    assert rs.expanded_level(16) == pytest.approx(0.972, abs=0.001)
+    assert 0.95 < rs.expanded_level(200) < rs.expanded_level(48) < rs.expanded_level(16)
+    assert rs.expanded_level(None) == 0.95
 
 
 def test_intervals_stay_in_the_scores_range_for_a_rare_event() -> None:
