@@ -110,11 +110,14 @@ def figures(res: Verification, data: Any, static: dict, region) -> list:  # noqa
             draw_region(ax, sub, {k: v[sl] for k, v in static.items()}, region)
             what = "frequency observed" if name == "truth" else "mean probability"
             ax.set_title(f"{name}: {what}", fontsize=8)
-        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"P({_threshold_text(label)})")
-        fig.suptitle(
-            f"{_threshold_text(label)}: mean over the {res.n_cases} cases of the window", fontsize=9
+        fig.colorbar(
+            im, ax=axes[0].tolist(), shrink=0.8, label=f"P({res.thresholds.get(label, label)})"
         )
-        out.append((f"Probability of exceedance, {_threshold_text(label)}", _png(fig)))
+        fig.suptitle(
+            f"{res.thresholds.get(label, label)}: mean over the {res.n_cases} cases of the window",
+            fontsize=9,
+        )
+        out.append((f"Probability of exceedance, {res.thresholds.get(label, label)}", _png(fig)))
     for label, rel in res.reliability.items():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
         a1.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -129,7 +132,7 @@ def figures(res: Verification, data: Any, static: dict, region) -> list:  # noqa
         a1.set(
             xlabel="forecast probability",
             ylabel="observed frequency",
-            title=f"reliability, {_threshold_text(label)}",
+            title=f"reliability, {res.thresholds.get(label, label)}",
         )
         a1.legend(fontsize=7)
         for name, counts in res.ranks[label].items():
@@ -143,14 +146,10 @@ def figures(res: Verification, data: Any, static: dict, region) -> list:  # noqa
             ylabel="frequency x (N + 1)",
             title=f"rank histogram, {label.rsplit('_gt', 1)[0]}",
         )
-        out.append((f"Reliability and rank histograms, {_threshold_text(label)}", _png(fig)))
+        out.append(
+            (f"Reliability and rank histograms, {res.thresholds.get(label, label)}", _png(fig))
+        )
     return out
-
-
-def _threshold_text(label: str) -> str:
-    """``rr_24h_gt100`` -> ``rr_24h > 100``."""
-    quantity, _, value = label.rpartition("_gt")
-    return f"{quantity} > {value}" if quantity else label
 
 
 def _num(v: float) -> str:

@@ -108,6 +108,8 @@ class Verification:
     #: (ensemble, score) -> why the value is not a score (e.g. it never exceeds the
     #: threshold, so its ROC area is undefined and its FSS 0 by construction)
     flags: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: threshold label -> "rr_24h > 100 mm", for titles and axes
+    thresholds: dict[str, str] = field(default_factory=dict)
 
 
 def accumulate(x: np.ndarray, valid: np.ndarray, group: np.ndarray, hours: float, step_h: float):  # noqa: ANN201
@@ -193,6 +195,7 @@ def verify(
             res.notes.append(f"{t.label}: the model does not make {t.variable}")
             continue
         c = data.variables.index(t.variable)
+        res.thresholds[t.label] = f"{t.quantity} > {t.value:g} {t.units}"
         if stations is not None:
             if t.variable not in stations.values:
                 res.notes.append(f"{t.label}: no observations of {t.variable}")
