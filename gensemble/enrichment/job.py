@@ -164,18 +164,25 @@ def run_enrich(
 
 
 def holdout_scores(result: EnrichJobResult) -> dict[str, dict[str, float]]:
-    """Scores of the raw, enriched and hybrid ensembles against the members held back."""
+    """Scores of the raw, enriched and hybrid ensembles against the members held back,
+    valid time by valid time: each held-back member is scored against the ensembles of
+    its own case only (pooling every valid time into one ensemble would score a member
+    of one hour against the weather of all the others)."""
     from gensemble.enrichment.scores import holdout_table
 
-    observed = np.concatenate(result.held)
-    raw = np.concatenate([c.members for c in result.cases])
-    gen = np.concatenate([o.generated_fields for o in result.outputs])
+    observed, raw, gen = [], [], []
+    for case, out, held in zip(result.cases, result.outputs, result.held, strict=True):
+        for member in held:  # one observation of this case's valid time
+            observed.append(member)
+            raw.append(case.members)
+            gen.append(out.generated_fields)
+    raw_k, gen_k = np.stack(raw), np.stack(gen)  # (K, M, C, H, W), (K, N, C, H, W)
     return holdout_table(
         result.variables,
-        observed,
+        np.stack(observed),
         {
-            f"raw ({result.cases[0].members.shape[0]})": raw,
-            f"enriched ({int(result.outputs[0].generated.sum())})": gen,
-            "hybrid": np.concatenate([raw, gen]),
+            f"raw ({raw_k.shape[1]})": raw_k,
+            f"enriched ({gen_k.shape[1]})": gen_k,
+            "hybrid": np.concatenate([raw_k, gen_k], axis=1),
         },
     )

@@ -20,7 +20,8 @@ def holdout_table(
     variables: list[str], observed: np.ndarray, ensembles: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
     """CRPS, spread-skill and rank-histogram unreliability of each ensemble (physical
-    units) against held-back members, with the metric plugins."""
+    units) against held-back members, with the metric plugins: ``observed`` (K, C, H, W)
+    and each ensemble (K, M, C, H, W), the ensemble of the observation's own case."""
     from gensemble.api.metric_context import EvalContext
     from gensemble.core.registry import get_registry
 

@@ -246,3 +246,31 @@ def test_inversion_through_a_compiled_generator() -> None:
     assert e.loaded.model.compile_networks("aot_eager", training=False)
     compiled = invert(e.model, target, e.loaded.variables, e.prior, InversionConfig(steps=5))
     torch.testing.assert_close(compiled.ws, plain.ws, atol=1e-5, rtol=1e-4)
+
+
+def test_holdout_scores_each_valid_time_against_its_own_case() -> None:
+    """Two valid times whose weather differs by 100 units: every held-back member is
+    scored against its own case's ensembles, not against the pooled members of both
+    (which would make the raw CRPS about 25 instead of about 0.6)."""
+    from gensemble.enrichment.io import ForecastCase
+    from gensemble.enrichment.job import EnrichJobResult, holdout_scores
+    from gensemble.enrichment.pipeline import EnrichedForecast
+
+    rng = np.random.default_rng(0)
+    cases, outputs, held = [], [], []
+    for k, centre in enumerate((0.0, 100.0)):
+
+        def draw(n: int, centre: float = centre) -> np.ndarray:
+            return (centre + rng.normal(size=(n, 1, 8, 8))).astype(np.float32)
+
+        cases.append(ForecastCase(np.datetime64("2020-01-01T00") + k, 1.0, draw(6), np.arange(6)))
+        gen = draw(12)
+        outputs.append(
+            EnrichedForecast(gen, np.zeros(12, int), np.ones(12), np.zeros((6, 1)), None)
+        )
+        held.append(draw(2))
+    result = EnrichJobResult(ROOT / "x.nc", ["t2m"], cases, outputs, held, {})
+    rows = holdout_scores(result)
+    assert set(rows) == {"raw (6)", "enriched (12)", "hybrid"}
+    for row in rows.values():
+        assert row["crps/t2m"] < 1.0, rows  # one N(c, 1) law per case: CRPS about 0.56
