@@ -56,7 +56,7 @@ demo: install
 	# 8 members of an unseen synthetic forecast to 32 and score raw, enriched and hybrid
 	# ensembles against the 8 members held back
 	$(VENV)/bin/gensemble calibrate $$(cat $(DEMO)/se_france.run) --data $(DEMO)/se_france.zarr \
-	  --dates 2021-01-01T21:00,2021-01-02T21:00 -n 16 --steps 40 --evals 16 \
+	  --dates 2021-01-01T21:00,2021-01-02T21:00 -n 16 --steps 60 --evals 16 \
 	  --out $(DEMO)/calibration.json
 	$(VENV)/bin/gensemble data synth --domain se_france -n 16 --members 16 --seed 7 --out $(DEMO)/forecast.nc
 	$(VENV)/bin/gensemble enrich $$(cat $(DEMO)/se_france.run) --members $(DEMO)/forecast.nc \

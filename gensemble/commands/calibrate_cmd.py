@@ -19,7 +19,11 @@ def calibrate(
     leads: str = typer.Option(None, "--leads", help="lead times (h); default: all of a date"),
     objective: str = typer.Option("crps", help="crps (leave-half-out) or reference (L1)"),
     n: int = typer.Option(32, "-n", min=2, help="members generated per forecast"),
-    steps: int = typer.Option(300, min=1, help="inversion steps"),
+    steps: int = typer.Option(
+        1000, min=1, help="inversion steps (as enrich: calibrate with the settings you enrich with)"
+    ),
+    noise: str = typer.Option("const", help="noise maps during inversion: const or optimize"),
+    loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
     evals: int = typer.Option(60, min=1, help="objective evaluations"),
     levels: str = typer.Option(None, help="perturbed resolution levels (0 coarsest)"),
     per_level: bool = typer.Option(False, help="one (a, b) per level (needs more --evals)"),
@@ -48,7 +52,7 @@ def calibrate(
             config=CalibrationConfig(
                 objective=objective, n=n, evals=evals, seed=seed, per_level=per_level
             ),
-            inversion=InversionConfig(steps=steps, seed=seed),
+            inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
             levels=ints(levels),
         )
         with work_bar("invert") as (on_start, on_step):

@@ -35,6 +35,9 @@ def enrich(
     compile_: bool = typer.Option(
         False, "--compile", help="torch.compile the generator (CUDA: with CUDA graphs)"
     ),
+    strict: bool = typer.Option(
+        False, help="refuse a calibration made with other inversion settings (else a warning)"
+    ),
     device: str = typer.Option("cpu"),
     uri: str = typer.Option(None, help=URI_HELP),
     experiment_name: str = typer.Option("gensemble", "--experiment"),
@@ -70,6 +73,7 @@ def enrich(
             seed=seed,
             holdout=holdout,
             compile=compile_,
+            strict=strict,
         )
         with work_bar("invert") as (on_start, on_step):
             result = run_enrich(job, on_step=on_step, on_start=on_start)

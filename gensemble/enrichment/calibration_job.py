@@ -128,7 +128,13 @@ def run_calibrate(
     base = PerturbConfig(levels=job.levels, seed=job.config.seed)
     calib = Calibration(enricher, forecasts, job.config, job.inversion, base, on_step)
     record = run_calibration(calib)
-    record |= {"checkpoint": str(path), "run_id": loaded.meta.run_id, "dates": ",".join(job.dates)}
+    record |= {
+        "checkpoint": str(path),
+        "run_id": loaded.meta.run_id,
+        "dates": ",".join(job.dates),
+        # what enrich compares its own inversion with (a, b fit these reconstructions)
+        "inversion": job.inversion.model_dump(mode="json"),
+    }
     with atomic_path(job.out) as tmp:
         tmp.write_text(json.dumps(record, indent=1))
     return CalibrateResult(record, Path(job.out), len(forecasts), loaded.meta.run_id,

@@ -69,6 +69,8 @@ class EnrichJob:
     seed: int = 0
     holdout: int = 0  # members held back as truth for scoring
     compile: bool = False
+    #: refuse (instead of warn) when the calibration was made with other inversion settings
+    strict: bool = False
 
 
 @dataclass
@@ -89,16 +91,44 @@ class EnrichJobResult:
         return np.stack([o.rmse for o in self.outputs]).mean(axis=(0, 1))
 
 
+#: inversion settings that do not change what a calibration was fitted to
+NEUTRAL_INVERSION = ("batch", "seed")
+
+
+def inversion_mismatch(record: dict[str, Any], inversion: InversionConfig) -> list[str]:
+    """How the inversion a calibration was made with differs from ``inversion`` (one
+    entry per setting, ``steps 300 -> 1000``); a record that does not say is one entry."""
+    made = record.get("inversion")
+    if made is None:
+        return ["the calibration does not record its inversion settings (made before they were)"]
+    now = inversion.model_dump(mode="json")
+    return [
+        f"{k} {made.get(k)!r} -> {now[k]!r}"
+        for k in now
+        if k not in NEUTRAL_INVERSION and made.get(k) != now[k]
+    ]
+
+
 def perturbation(job: EnrichJob) -> PerturbConfig:
-    """The calibration's perturbation (or the defaults) with the explicit settings over it."""
+    """The calibration's perturbation (or the defaults) with the explicit settings over it.
+    A calibration fitted with other inversion settings than the job's is a warning (or a
+    refusal with ``strict``): (a, b) calibrate the spread of *those* reconstructions."""
     base = PerturbConfig()
     if job.calibration:
         from gensemble.enrichment.calibrate import perturb_from_record
         from gensemble.enrichment.calibration_job import read_calibration
 
-        base = perturb_from_record(
-            read_calibration(job.calibration, job.model.uri), job.calibration
-        )
+        record = read_calibration(job.calibration, job.model.uri)
+        base = perturb_from_record(record, job.calibration)
+        diff = inversion_mismatch(record, job.inversion)
+        if diff:
+            msg = (
+                f"calibration {job.calibration} was made with other inversion settings: "
+                + "; ".join(diff)
+            )
+            if job.strict:
+                raise UserError(msg + " (calibrate with the settings you enrich with)")
+            LOG.warning("%s", msg)
     update = {k: v for k, v in job.perturb.items() if v is not None} | {"seed": job.seed}
     return PerturbConfig.model_validate(base.model_dump() | update)
 

@@ -126,9 +126,17 @@ def test_store_calibrate_log_and_reuse(forecast: Path, tmp_path: Path) -> None:
         *uri,
     )
     assert proc.returncode == 0, proc.stderr
+    # the record says which inversion (a, b) were fitted to; enrich says when it differs
+    assert record["inversion"]["steps"] == 10
+    assert "other inversion settings" in proc.stderr and "steps 10 -> " in proc.stderr
     with xr.open_dataset(out) as got:
         assert got["t2m"].shape == (1, 8, 16, 24)
         assert json.loads(got.attrs["perturbation_b"]) == record["b"]
+    enrich = ("enrich", run_id, "--data", store, "--date", ref, "--lead", str(lead), "-n", "8",
+              "--out", out, "--calibration", run_id, *uri)  # fmt: skip
+    assert_user_error(run_cli(*enrich, *FAST, "--strict"), "other inversion settings", "steps")
+    proc = run_cli(*enrich, "--steps", "10", "--strict")  # the calibration's own settings
+    assert proc.returncode == 0 and "other inversion settings" not in proc.stderr, proc.stderr
     assert_user_error(
         run_cli(
             "enrich",
