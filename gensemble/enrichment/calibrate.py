@@ -191,4 +191,7 @@ def perturb_from_record(record: dict[str, Any], source: str) -> PerturbConfig:
     """The perturbation a calibration file (or run artifact) recorded."""
     if record.get("format") != FORMAT:
         raise UserError(f"{source}: not a gensemble calibration ({record.get('format')!r})")
-    return PerturbConfig.model_validate(record["perturb"])
+    settings = dict(record["perturb"])
+    # records made before ensemble-space sampling were fitted with independent rows
+    settings.setdefault("sampling", "per_row")
+    return PerturbConfig.model_validate(settings)

@@ -93,15 +93,19 @@ def test_spread_grows_with_b(enricher: Enricher) -> None:
     assert all(x < y for x, y in zip(spreads, spreads[1:], strict=False)), spreads
 
 
-def test_perturbations_have_the_ensemble_covariance_per_row(enricher: Enricher) -> None:
+@pytest.mark.parametrize("sampling", ["ensemble", "per_row"])
+def test_perturbations_have_the_ensemble_covariance_per_row(
+    enricher: Enricher, sampling: str
+) -> None:
     """The reference computes the covariance from a reshape that mixes members and rows;
-    drawn perturbations must have each row's own covariance across the members."""
+    drawn perturbations must have each row's own covariance across the members, whether
+    drawn in ensemble space or row by row."""
     gen = torch.Generator().manual_seed(0)
     m, s, d = 6, 5, 8
     ws = torch.randn(m, s, d, generator=gen, dtype=torch.float64)
     ws = ws * torch.linspace(0.2, 3.0, s)[None, :, None]  # rows of very different spread
     ws[:, 2] = ws[:, 2] @ torch.randn(d, d, generator=gen, dtype=torch.float64)
-    cfg = PerturbConfig(a=0.0, b=1.0, floor=0.0, seed=4)
+    cfg = PerturbConfig(a=0.0, b=1.0, floor=0.0, seed=4, sampling=sampling)
     plan = resolve_rows(cfg, [(4, 4)] * s)
     out, k = perturb(ws, 40_000, plan, enricher.prior, cfg)
     p = out - ws[k]
@@ -112,6 +116,49 @@ def test_perturbations_have_the_ensemble_covariance_per_row(enricher: Enricher) 
     cov = ensemble_covariance(ws)
     assert cov.variances.shape == (s, m - 1)
     torch.testing.assert_close(cov.matrix(2), torch.cov(ws[:, 2].t()))
+
+
+def test_ensemble_space_draws_move_rows_together_and_stay_in_the_members_span(
+    enricher: Enricher,
+) -> None:
+    """Real inverted members' rows deviate together (one deviation shared by every row
+    here): ensemble-space draws keep that (cosine between rows about 1, as the members'),
+    per-row draws lose it (about 0); and an ensemble-space perturbation of a row lies in
+    the span of that row's member deviations.  Prior rows take one z per output member."""
+    gen = torch.Generator().manual_seed(1)
+    m, s, d = 5, 4, enricher.prior.mean.shape[0]
+    shared = torch.randn(m, 1, d, generator=gen, dtype=torch.float64)
+    ws = shared + 0.05 * torch.randn(m, s, d, generator=gen, dtype=torch.float64)
+
+    def row_cosine(p: torch.Tensor) -> float:
+        a, b = p[:, 0], p[:, 1]
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=1).mean())
+
+    dev = ws - ws.mean(0)
+    draws = {}
+    for sampling in ("ensemble", "per_row"):
+        cfg = PerturbConfig(a=0.0, b=1.0, floor=0.0, seed=2, sampling=sampling)
+        out, k = perturb(ws, 2000, resolve_rows(cfg, [(4, 4)] * s), enricher.prior, cfg)
+        draws[sampling] = out - ws[k]
+    assert row_cosine(dev) > 0.95 and row_cosine(draws["ensemble"]) > 0.95
+    assert abs(row_cosine(draws["per_row"])) < 0.1
+    for r in range(s):  # residual after projecting on the members' deviations of row r
+        basis = torch.linalg.qr(dev[:, r].t())[0]  # (D, M)
+        p = draws["ensemble"][:, r]
+        residual = p - (p @ basis) @ basis.t()
+        assert float(residual.norm() / p.norm()) < 1e-10
+    cfg = PerturbConfig(a=0.0, b=1.0, seed=2, prior_levels=[0])
+    out, k = perturb(ws, 50, resolve_rows(cfg, [(4, 4)] * s), enricher.prior, cfg)
+    p = (out - ws[k]).float()
+    assert torch.allclose(p[:, 0], p[:, 1]) and torch.allclose(p[:, 0], p[:, -1])
+
+
+def test_old_calibration_records_keep_per_row_sampling() -> None:
+    from gensemble.enrichment.calibrate import FORMAT, perturb_from_record
+
+    old = {"format": FORMAT, "perturb": {"a": 0.1, "b": 0.4}}
+    assert perturb_from_record(old, "old.json").sampling == "per_row"
+    assert PerturbConfig().sampling == "ensemble"
 
 
 def test_whitened_prior_has_identity_covariance(enricher: Enricher) -> None:
