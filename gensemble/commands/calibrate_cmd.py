@@ -22,7 +22,7 @@ def calibrate(
     steps: int = typer.Option(
         1000, min=1, help="inversion steps (as enrich: calibrate with the settings you enrich with)"
     ),
-    noise: str = typer.Option("const", help="noise maps during inversion: const or optimize"),
+    noise: str = typer.Option("const", help="noise maps: const, fixed, random or optimize"),
     loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
     evals: int = typer.Option(60, min=1, help="objective evaluations"),
     levels: str = typer.Option(None, help="perturbed resolution levels (0 coarsest)"),

@@ -28,7 +28,9 @@ def enrich(
     levels: str = typer.Option(None, help="perturbed resolution levels (0 coarsest)"),
     prior_levels: str = typer.Option(None, help="levels perturbed from the prior"),
     steps: int = typer.Option(1000, min=1, help="inversion steps"),
-    noise: str = typer.Option("const", help="noise maps: const or optimize (then reused)"),
+    noise: str = typer.Option(
+        "const", help="noise maps: const (zero), fixed (one seeded draw), random or optimize"
+    ),
     loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
     seed: int = typer.Option(0, help="seed of every random draw"),
     holdout: int = typer.Option(0, min=0, help="score against the last K members, held back"),

@@ -6,8 +6,18 @@ batch is exactly as good as one member at a time, only faster.  The schedule is 
 published StyleGAN2 projector's: W+ starts at the prior mean w, Adam with a cosine
 learning-rate ramp-up/ramp-down, and latent noise that decays to zero over the first
 75 % of the steps.  The loss is on normalised fields with per-variable weights (MAE or
-MSE) plus an optional log-spectrum term.  Noise maps are either constant (zero, the
-generator's deterministic output) or optimised and then reused at generation.
+MSE) plus an optional log-spectrum term.
+
+Noise maps (``noise``): generators are trained with random noise inputs, so zero maps run
+both the inversion and the generation off the training distribution.  Modes:
+
+* ``const`` (zero maps, the generator's deterministic output; the former default);
+* ``fixed``: one seeded draw of noise maps, used at every inversion step and for every
+  member, inverted and generated (an in-distribution realisation held fixed);
+* ``random``: fresh noise at every inversion step (the code is fitted on average over
+  noise) and fresh noise for every generated member (as the prototype generates);
+* ``optimize``: noise maps fitted with the code, then each generated member reuses its
+  input member's maps.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ class InversionConfig(BaseModel):
     loss: Literal["mae", "mse"] = "mse"
     weights: dict[str, float] = Field(default_factory=dict, description="per variable")
     spectral_weight: float = Field(0.0, ge=0, description="weight of a log-spectrum term")
-    noise: Literal["const", "optimize"] = "const"
+    noise: Literal["const", "fixed", "random", "optimize"] = "const"
     noise_regularize: float = Field(1e5, ge=0)
     tol: float = Field(1e-4, ge=0, description="early stop: relative gain over `patience`")
     patience: int = Field(50, ge=1)
@@ -53,10 +63,12 @@ class InversionConfig(BaseModel):
 @dataclass
 class InversionResult:
     ws: torch.Tensor  # (M, S, D)
-    noise: list[torch.Tensor] | None  # per noise input (M, 1, h, w); None: constant (zero)
+    noise: list[torch.Tensor] | None  # per noise input (M, 1, h, w); None: zero or random
     loss: torch.Tensor  # (M,) final per-member loss
     steps: int  # steps run (early stop may end sooner)
     history: list[float] = field(default_factory=list)
+    #: the inversion's noise mode: generation draws fresh maps per member for ``random``
+    noise_mode: str = "const"
 
 
 def learning_rate(cfg: InversionConfig, t: float) -> float:
@@ -118,6 +130,12 @@ def _invert_batch(
             for h, w in model.noise_shapes()
         ]
         params += maps
+    elif cfg.noise == "fixed":  # one seeded draw, the same for every member and batch
+        fixed = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_SEED)
+        maps = [
+            torch.randn(1, 1, h, w, generator=fixed).to(device).expand(m, -1, -1, -1)
+            for h, w in model.noise_shapes()
+        ]
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.lr)
     history: list[float] = []
     per_member = torch.zeros(m)
@@ -128,15 +146,18 @@ def _invert_batch(
             group["lr"] = learning_rate(cfg, t)
         strength = pri.std * cfg.noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
         jitter = torch.randn(ws.shape, generator=gen).to(device) * strength
-        fake = model.synthesize(ws + jitter, maps if maps is not None else "zero")
+        noise = maps if maps is not None else "zero"
+        if cfg.noise == "random":  # fitted on average over the noise the generator knows
+            noise = draw_maps(model, m, gen, device)
+        fake = model.synthesize(ws + jitter, noise)
         losses = member_loss(fake, targets, weights, cfg)
         total = losses.sum()
-        if maps is not None and cfg.noise_regularize > 0:
+        if cfg.noise == "optimize" and cfg.noise_regularize > 0:
             total = total + cfg.noise_regularize * _noise_regularisation(maps)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        if maps is not None:
+        if cfg.noise == "optimize":
             with torch.no_grad():
                 for n in maps:
                     n.sub_(n.mean(dim=(2, 3), keepdim=True)).div_(n.std(dim=(2, 3), keepdim=True))
@@ -149,10 +170,25 @@ def _invert_batch(
             if before - history[-1] < cfg.tol * abs(before):
                 break
     with torch.no_grad():  # the loss of the final code, without latent noise
-        fake = model.synthesize(ws, maps if maps is not None else "zero")
+        noise = maps if maps is not None else "zero"
+        if cfg.noise == "random":
+            noise = draw_maps(model, m, gen, device)
+        fake = model.synthesize(ws, noise)
         per_member = member_loss(fake, targets, weights, cfg).cpu()
-    kept = [n.detach() for n in maps] if maps is not None else None
-    return InversionResult(ws.detach(), kept, per_member, step + 1, history)
+    kept = [n.detach().contiguous() for n in maps] if maps is not None else None
+    return InversionResult(ws.detach(), kept, per_member, step + 1, history, cfg.noise)
+
+
+#: offset of the fixed noise draw's seed from the inversion's (two streams, one seed)
+FIXED_NOISE_SEED = 7919
+
+
+def draw_maps(
+    model: LatentAccess, m: int, gen: torch.Generator, device: torch.device | str
+) -> list[torch.Tensor]:
+    """Fresh N(0, 1) noise maps (m, 1, h, w) for every noise input, from a CPU generator
+    (the same numbers on every device)."""
+    return [torch.randn(m, 1, h, w, generator=gen).to(device) for h, w in model.noise_shapes()]
 
 
 def invert(
@@ -189,4 +225,5 @@ def invert(
         torch.cat([p.loss for p in parts]),
         max(p.steps for p in parts),
         parts[0].history,
+        cfg.noise,
     )

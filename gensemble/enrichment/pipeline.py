@@ -80,16 +80,27 @@ class Enricher:
 
     @torch.no_grad()
     def synthesize(
-        self, ws: torch.Tensor, inv: InversionResult, source: torch.Tensor, batch: int = 16
+        self,
+        ws: torch.Tensor,
+        inv: InversionResult,
+        source: torch.Tensor,
+        batch: int = 16,
+        seed: int = 0,
     ) -> torch.Tensor:
-        """Normalised fields of codes ``ws``; member j reuses the optimised noise of its
-        input member source[j] (or the constant noise when it was not optimised)."""
+        """Normalised fields of codes ``ws``: member j reuses the noise maps of its input
+        member source[j] (optimised or fixed), draws fresh maps (random, seeded), or has
+        zero maps (const)."""
+        from gensemble.enrichment.invert import draw_maps
+
+        gen = torch.Generator().manual_seed(seed)
         out = []
         for i in range(0, ws.shape[0], batch):
             sl = slice(i, i + batch)
             noise: Any = "zero"
             if inv.noise is not None:
                 noise = [n[source[sl]] for n in inv.noise]
+            elif inv.noise_mode == "random":
+                noise = draw_maps(self.model, len(source[sl]), gen, self.device)
             out.append(self.model.synthesize(ws[sl].to(self.device), noise).float())
         return torch.cat(out)
 
@@ -112,7 +123,7 @@ class Enricher:
         """(N, C, H, W) normalised members and the input member each is built on."""
         plan = plan or self.plan(cfg)
         ws, source = perturb(inv.ws.cpu(), n, plan, self.prior, cfg, every_input)
-        return self.synthesize(ws, inv, source), source
+        return self.synthesize(ws, inv, source, seed=cfg.seed + 1), source
 
     def generate(
         self, inv: InversionResult, n: int, cfg: PerturbConfig, every_input: bool = True

@@ -214,6 +214,32 @@ def test_optimised_noise_is_reused_for_generated_members(enricher: Enricher) -> 
     torch.testing.assert_close(fields[source.tolist().index(1)], direct[0])
 
 
+def test_noise_modes_fixed_random_and_const(enricher: Enricher) -> None:
+    """Clones of one member (b = 0: the same code) differ only through their noise:
+    identical with zero (const) or fixed maps, different with fresh random maps per
+    generated member.  Fixed maps are one seeded draw, the same for every member, and
+    random inversions are reproducible from their seed."""
+    _, target = known_members(enricher, m=2)
+    members = enricher.physical(target)
+    clones = {}
+    for mode in ("const", "fixed", "random"):
+        inv = enricher.invert(members, InversionConfig(steps=6, noise=mode, seed=3), None)
+        assert inv.noise_mode == mode
+        fields, source = enricher.generate_normalised(inv, 4, PerturbConfig(a=0.0, b=0.0))
+        same = (source == source[0]).nonzero().flatten()
+        clones[mode] = fields[same]
+        if mode == "fixed":
+            assert inv.noise is not None
+            torch.testing.assert_close(inv.noise[0][0], inv.noise[0][1])
+            assert float(inv.noise[0].std()) > 0.5  # a real N(0, 1) draw, not zeros
+        if mode == "random":
+            again = enricher.invert(members, InversionConfig(steps=6, noise=mode, seed=3), None)
+            torch.testing.assert_close(again.ws, inv.ws)
+    for mode in ("const", "fixed"):
+        torch.testing.assert_close(clones[mode][0], clones[mode][1])
+    assert not torch.allclose(clones["random"][0], clones["random"][1])
+
+
 def test_cf_file_round_trip(enricher: Enricher, tmp_path) -> None:  # noqa: ANN001
     _, target = known_members(enricher, m=3)
     members = enricher.physical(target)
