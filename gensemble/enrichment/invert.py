@@ -1,8 +1,10 @@
 """GAN inversion: the W+ code (and optionally the noise maps) that reproduce each member.
 
 Batched over members: all members are optimised together, each with its own loss (the
-sum of per-member losses has independent gradients, and Adam is element-wise), so a
-batch is exactly as good as one member at a time, only faster.  The schedule is the
+sum of per-member losses has independent gradients, and Adam is element-wise), its own
+random streams (seeded from the inversion's seed and the member's index), its own noise
+penalty and its own early stop (a converged member is held while the others go on), so a
+batch gives the codes of one member at a time (to float rounding), only faster.  The schedule is the
 published StyleGAN2 projector's: W+ starts at the prior mean w, Adam with a cosine
 learning-rate ramp-up/ramp-down, and latent noise that decays to zero over the first
 75 % of the steps.  The loss is on normalised fields with per-variable weights (MAE or
@@ -26,7 +28,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,17 +99,28 @@ def member_loss(
 
 
 def _noise_regularisation(maps: list[torch.Tensor]) -> torch.Tensor:
-    """The projector's penalty on spatial autocorrelation of optimised noise, per scale."""
-    total = maps[0].new_zeros(())
+    """(M,) the projector's penalty on spatial autocorrelation of optimised noise, per
+    scale, for each member on its own maps (a batch mean would couple the members)."""
+    total = maps[0].new_zeros(maps[0].shape[0])
     for m in maps:
         n = m
         while True:
-            total = total + (n * n.roll(1, dims=3)).mean().square()
-            total = total + (n * n.roll(1, dims=2)).mean().square()
+            total = total + (n * n.roll(1, dims=3)).mean(dim=(1, 2, 3)).square()
+            total = total + (n * n.roll(1, dims=2)).mean(dim=(1, 2, 3)).square()
             if min(n.shape[2:]) <= 8:
                 break
             n = torch.nn.functional.avg_pool2d(n, 2)
     return total
+
+
+def member_generators(seed: int, first: int, m: int) -> list[torch.Generator]:
+    """One random stream per member, from the inversion's seed and the member's index, so
+    a member's inversion does not depend on which others share its batch."""
+    return [torch.Generator().manual_seed(seed * 1_000_003 + first + i) for i in range(m)]
+
+
+def _per_member(gens: list[torch.Generator], shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.stack([torch.randn(shape, generator=g) for g in gens])
 
 
 def _invert_batch(
@@ -116,67 +129,78 @@ def _invert_batch(
     weights: torch.Tensor,
     pri: Prior,
     cfg: InversionConfig,
-    gen: torch.Generator,
+    first: int,
     on_step: Callable[[int], None] | None,
 ) -> InversionResult:
+    """Members ``first``.. of the forecast, optimised together but each on its own: its
+    own random streams, its own noise penalty, and its own early stop (a member that has
+    converged is held where it is while the others go on), so batched = one by one."""
     m, device = targets.shape[0], targets.device
     s = model.num_styles()
+    gens = member_generators(cfg.seed, first, m)
     ws = pri.mean.float().to(device).expand(m, s, -1).clone().requires_grad_(True)
     params = [ws]
     maps: list[torch.Tensor] | None = None
+    shapes = model.noise_shapes()
     if cfg.noise == "optimize":
-        maps = [
-            torch.randn(m, 1, h, w, generator=gen).to(device).requires_grad_(True)
-            for h, w in model.noise_shapes()
-        ]
+        maps = [_per_member(gens, (1, h, w)).to(device).requires_grad_(True) for h, w in shapes]
         params += maps
     elif cfg.noise == "fixed":  # one seeded draw, the same for every member and batch
         fixed = torch.Generator().manual_seed(cfg.seed + FIXED_NOISE_SEED)
         maps = [
             torch.randn(1, 1, h, w, generator=fixed).to(device).expand(m, -1, -1, -1)
-            for h, w in model.noise_shapes()
+            for h, w in shapes
         ]
     opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.lr)
     history: list[float] = []
-    per_member = torch.zeros(m)
-    step = 0
+    losses_seen: list[torch.Tensor] = []  # (M,) per step
+    done = torch.zeros(m, dtype=torch.bool)
+    steps_run = torch.zeros(m, dtype=torch.long)
     for step in range(cfg.steps):
         t = step / cfg.steps
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, t)
         strength = pri.std * cfg.noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
-        jitter = torch.randn(ws.shape, generator=gen).to(device) * strength
-        noise = maps if maps is not None else "zero"
+        jitter = _per_member(gens, (s, ws.shape[-1])).to(device) * strength
+        noise: Any = maps if maps is not None else "zero"
         if cfg.noise == "random":  # fitted on average over the noise the generator knows
-            noise = draw_maps(model, m, gen, device)
+            noise = [_per_member(gens, (1, h, w)).to(device) for h, w in shapes]
         fake = model.synthesize(ws + jitter, noise)
         losses = member_loss(fake, targets, weights, cfg)
-        total = losses.sum()
+        total = losses
         if cfg.noise == "optimize" and cfg.noise_regularize > 0:
             total = total + cfg.noise_regularize * _noise_regularisation(maps)
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        total.sum().backward()
+        held = [p.detach()[done.to(device)].clone() for p in params] if done.any() else None
         opt.step()
-        if cfg.noise == "optimize":
-            with torch.no_grad():
+        with torch.no_grad():
+            if cfg.noise == "optimize":
                 for n in maps:
                     n.sub_(n.mean(dim=(2, 3), keepdim=True)).div_(n.std(dim=(2, 3), keepdim=True))
+            if held is not None:  # converged members stay where they stopped
+                for p, kept in zip(params, held, strict=True):
+                    p[done.to(device)] = kept
         per_member = losses.detach().cpu()
+        steps_run += ~done
+        losses_seen.append(per_member)
         history.append(float(per_member.mean()))
         if on_step:
-            on_step(m)
-        if strength == 0 and len(history) > cfg.patience and cfg.tol > 0:
-            before = history[-cfg.patience - 1]
-            if before - history[-1] < cfg.tol * abs(before):
+            on_step(int((~done).sum()))
+        if strength == 0 and len(losses_seen) > cfg.patience and cfg.tol > 0:
+            before, now = losses_seen[-cfg.patience - 1], losses_seen[-1]
+            done |= (before - now) < cfg.tol * before.abs()
+            if bool(done.all()):
                 break
     with torch.no_grad():  # the loss of the final code, without latent noise
         noise = maps if maps is not None else "zero"
-        if cfg.noise == "random":
-            noise = draw_maps(model, m, gen, device)
+        if cfg.noise == "random":  # a stream of its own: independent of when each stopped
+            final = member_generators(cfg.seed + FIXED_NOISE_SEED, first, m)
+            noise = [_per_member(final, (1, h, w)).to(device) for h, w in shapes]
         fake = model.synthesize(ws, noise)
         per_member = member_loss(fake, targets, weights, cfg).cpu()
     kept = [n.detach().contiguous() for n in maps] if maps is not None else None
-    return InversionResult(ws.detach(), kept, per_member, step + 1, history, cfg.noise)
+    return InversionResult(ws.detach(), kept, per_member, int(steps_run.max()), history, cfg.noise)
 
 
 #: offset of the fixed noise draw's seed from the inversion's (two streams, one seed)
@@ -204,13 +228,12 @@ def invert(
     if unknown:
         raise UserError(f"inversion weights name {unknown}, not among {variables}")
     weights = torch.tensor([cfg.weights.get(v, 1.0) for v in variables], device=targets.device)
-    gen = torch.Generator().manual_seed(cfg.seed)
     module = model  # the generator's own parameters are not optimised
     flags = [p.requires_grad for p in module.parameters()]  # type: ignore[attr-defined]
     module.requires_grad_(False)  # type: ignore[attr-defined]
     try:
         parts = [
-            _invert_batch(model, targets[i : i + cfg.batch], weights, pri, cfg, gen, on_step)
+            _invert_batch(model, targets[i : i + cfg.batch], weights, pri, cfg, i, on_step)
             for i in range(0, targets.shape[0], cfg.batch)
         ]
     finally:

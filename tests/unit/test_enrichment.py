@@ -214,6 +214,21 @@ def test_optimised_noise_is_reused_for_generated_members(enricher: Enricher) -> 
     torch.testing.assert_close(fields[source.tolist().index(1)], direct[0])
 
 
+@pytest.mark.parametrize("noise", ["optimize", "random"])
+def test_batched_inversion_is_one_member_at_a_time(enricher: Enricher, noise: str) -> None:
+    """Each member has its own random streams, noise penalty and early stop: inverting
+    three members together gives the codes (and maps) of inverting them one by one."""
+    _, target = known_members(enricher, m=3)
+    members = enricher.physical(target)
+    cfg = dict(steps=30, noise=noise, seed=4, tol=0.05, patience=3, noise_ramp=0.2)
+    together = enricher.invert(members, InversionConfig(batch=3, **cfg), None)
+    alone = enricher.invert(members, InversionConfig(batch=1, **cfg), None)
+    torch.testing.assert_close(together.ws, alone.ws, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(together.loss, alone.loss, atol=1e-5, rtol=1e-4)
+    if noise == "optimize":
+        torch.testing.assert_close(together.noise[0], alone.noise[0], atol=1e-4, rtol=1e-4)
+
+
 def test_noise_modes_fixed_random_and_const(enricher: Enricher) -> None:
     """Clones of one member (b = 0: the same code) differ only through their noise:
     identical with zero (const) or fixed maps, different with fresh random maps per
