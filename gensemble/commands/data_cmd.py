@@ -37,7 +37,7 @@ def domain_from_cli(name: str, opts: list[str]):  # -> DomainPlugin
 
 @data_app.command("synth")
 def synth(
-    domain: str = typer.Option(..., "--domain", "-d", help="domain name"),
+    domain: str = typer.Option(None, "--domain", "-d", help="domain name (--system: se_france)"),
     n: int = typer.Option(64, "-n", min=1, help="number of samples (dates x members)"),
     members: int = typer.Option(8, "--members", "-m", min=1, help="members per date"),
     out: Path = typer.Option(..., "--out", "-o", help="output netCDF file"),
@@ -47,11 +47,32 @@ def synth(
     event: str = typer.Option(
         None, "--event", help="one forecast over this event's window, its extreme injected"
     ),
+    system: str = typer.Option(
+        None,
+        "--system",
+        help="a system with a known law (mesoscale, mesoscale_underdispersive): -n dates of "
+        "--members members and their truth, written into the folder --out",
+    ),
+    size: int = typer.Option(32, "--size", min=8, help="--system: grid points per side"),
 ) -> None:
-    """Write a synthetic ensemble (CF netCDF) on a domain's grid."""
+    """Write a synthetic ensemble (CF netCDF) on a domain's grid, or with --system a
+    forecast system whose law is known (members, truth, store and description)."""
     from gensemble.data.cf import write_netcdf
     from gensemble.data.synth import synth_ensemble
 
+    if system is not None:
+        from gensemble.data.system_files import write_system
+
+        crop = [f"ny={size}", f"nx={size}", *opt]
+        dom = domain_from_cli(domain or "se_france", crop)
+        files = write_system(system, dom, math.ceil(n / members), members, seed, out)
+        typer.echo(
+            f"wrote {files.folder}: {files.dates} dates x {files.n_members} members "
+            f"(members.nc, members.zarr), their truth (truth.nc) and system.json"
+        )
+        return
+    if domain is None:
+        raise UserError("give the domain (--domain) or a system (--system)")
     dom = domain_from_cli(domain, opt)
     dates = math.ceil(n / members)
     ev = None
