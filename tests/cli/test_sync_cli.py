@@ -224,41 +224,34 @@ def test_outage_mid_run_is_finished_by_one_sync(tmp_path: Path, store: Path) -> 
         _stop(server)
 
 
-def test_ui_leaves_no_server_behind(tmp_path: Path) -> None:
-    """SIGTERM and SIGINT, each to its own `gensemble ui` (started together: the server's
-    start is the slow part), leave no server listening."""
-    uis = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        port = _free_port()
-        uis[sig] = (port, subprocess.Popen(
-            [sys.executable, "-m", "gensemble", "ui", "--uri",
-             f"sqlite:///{tmp_path}/m{int(sig)}.db", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-    for port, _ui in uis.values():
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            for _, other in uis.values():
-                other.kill()
-            pytest.skip("mlflow ui did not start")
-    for sig, (_, ui) in uis.items():
-        ui.send_signal(sig)  # to the gensemble process alone, as a service manager does
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ui_leaves_no_server_behind(tmp_path: Path, sig: int) -> None:
+    port = _free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "gensemble", "ui", "--uri", f"sqlite:///{tmp_path}/m.db",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        ui.kill()
+        pytest.skip("mlflow ui did not start")
+    ui.send_signal(sig)  # to the gensemble process alone, as a service manager does
+    ui.wait(timeout=60)
+    time.sleep(1)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
     import shutil
 
-    for sig, (port, ui) in uis.items():
-        ui.wait(timeout=60)
-        time.sleep(1)
-        with pytest.raises(OSError):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-        if shutil.which("pgrep"):
-            left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
-            assert left.stdout.strip() == "", (sig, left.stdout)
+    if shutil.which("pgrep"):
+        left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
+        assert left.stdout.strip() == "", left.stdout
 
 
 def test_sync_killed_half_way_finishes_without_duplicates(
