@@ -270,3 +270,53 @@ def test_coastlines_are_real_and_offline() -> None:
 
 def registry_domain(name: str):  # noqa: ANN201
     return get_registry().get("domain", name)()
+
+
+def test_cf_timeseries_layouts_read_alike(tmp_path) -> None:  # noqa: ANN001
+    """The three CF discrete-sampling-geometry layouts of the same observations
+    (orthogonal, incomplete multidimensional, contiguous ragged) give one table, with
+    units converted to the model's (m of rain per hour -> mm/h) and missing values kept
+    as NaN."""
+    import xarray as xr
+
+    from gensemble.events.truth import _read_dsg
+
+    t = np.datetime64("2020-10-02T00") + np.arange(3) * np.timedelta64(1, "h")
+    names = np.array(["A", "B"])
+    lat, lon = np.array([44.0, 44.1]), np.array([7.2, 7.3])
+    rain = np.array([[1.0, 2.0, np.nan], [0.5, 0.0, 3.0]])  # mm/h, station x time
+    stn = {
+        "station_name": (("station",), names, {"cf_role": "timeseries_id"}),
+        "lat": (("station",), lat, {"standard_name": "latitude"}),
+        "lon": (("station",), lon, {"standard_name": "longitude"}),
+    }
+    rr_attrs = {"standard_name": "lwe_precipitation_rate", "units": "m"}
+    orthogonal = xr.Dataset(
+        {"precip": (("time", "station"), rain.T / 1000, rr_attrs), **stn},
+        coords={"time": ("time", t, {"standard_name": "time"})},
+    )
+    incomplete = xr.Dataset(
+        {
+            "precip": (("station", "obs"), rain / 1000, rr_attrs),
+            "time": (("station", "obs"), np.stack([t, t]), {"standard_name": "time"}),
+            **stn,
+        }
+    )
+    ragged = xr.Dataset(
+        {
+            "precip": (("obs",), rain.ravel() / 1000, rr_attrs),
+            "time": (("obs",), np.concatenate([t, t]), {"standard_name": "time"}),
+            "row_size": (("station",), np.array([3, 3]), {"sample_dimension": "obs"}),
+            **stn,
+        }
+    )
+    tables = []
+    for name, ds in (("o", orthogonal), ("i", incomplete), ("r", ragged)):
+        ds.attrs["featureType"] = "timeSeries"
+        ds.to_netcdf(tmp_path / f"{name}.nc")
+        df = _read_dsg(tmp_path / f"{name}.nc", ["rr", "u10"])
+        tables.append(df.sort_values(["station", "time"]).reset_index(drop=True))
+    for df in tables:
+        assert list(df["station"]) == ["A"] * 3 + ["B"] * 3 and set(df["variable"]) == {"rr"}
+        np.testing.assert_allclose(df["value"], rain.ravel(), equal_nan=True)
+        np.testing.assert_allclose(df["lat"], np.repeat(lat, 3))
