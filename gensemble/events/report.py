@@ -22,7 +22,7 @@ import numpy as np
 
 from gensemble.events.geography import MapFrame
 from gensemble.events.provenance import Provenance
-from gensemble.events.verify import ScoreDiff, ScoreRow, Verification
+from gensemble.events.verify import ScoreDiff, ScoreRow, Verification, direction
 
 LOG = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _table(rows: list[ScoreRow] | list[ScoreDiff], value: str, flags: dict) -> d
             {
                 "score": sc,
                 "units": getattr(info, "units", ""),
-                "better": getattr(first, "better", None) or _direction(sc),
+                "better": direction(sc),
                 "cases": getattr(info, "cases", ""),
                 "blocks": getattr(info, "blocks", ""),
                 "observations": getattr(info, "observations", ""),
@@ -190,12 +190,6 @@ def _table(rows: list[ScoreRow] | list[ScoreDiff], value: str, flags: dict) -> d
             }
         )
     return {"names": names, "rows": body}
-
-
-def _direction(score: str) -> str:
-    from gensemble.events.verify import direction
-
-    return direction(score)
 
 
 def write_report(
