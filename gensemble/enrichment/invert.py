@@ -195,7 +195,7 @@ def _invert_batch(
     with torch.no_grad():  # the loss of the final code, without latent noise
         noise = maps if maps is not None else "zero"
         if cfg.noise == "random":  # a stream of its own: independent of when each stopped
-            final = member_generators(cfg.seed + FIXED_NOISE_SEED, first, m)
+            final = member_generators(cfg.seed + FINAL_NOISE_SEED, first, m)
             noise = [_per_member(final, (1, h, w)).to(device) for h, w in shapes]
         fake = model.synthesize(ws, noise)
         per_member = member_loss(fake, targets, weights, cfg).cpu()
@@ -203,8 +203,11 @@ def _invert_batch(
     return InversionResult(ws.detach(), kept, per_member, int(steps_run.max()), history, cfg.noise)
 
 
-#: offset of the fixed noise draw's seed from the inversion's (two streams, one seed)
+#: offset from the inversion's seed of the fixed noise draw (mode ``fixed``), and of the
+#: noise the final (reported) loss of a ``random`` inversion is measured with: streams
+#: apart from the members', one offset since no inversion uses both
 FIXED_NOISE_SEED = 7919
+FINAL_NOISE_SEED = FIXED_NOISE_SEED
 
 
 def draw_maps(

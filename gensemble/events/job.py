@@ -46,13 +46,6 @@ class EventOutcome:
     verification: Verification
 
 
-class _ClimateOnly:
-    """What ``build_ensembles`` needs of an enricher when nothing is enriched."""
-
-    def __init__(self, loaded: Any, device: str) -> None:
-        self.loaded, self.device = loaded, device
-
-
 def run_event(loaded: Any, path: Path, job: EventJob) -> EventOutcome:
     """Select the event's forecasts, build the ensembles, score them, write the report."""
     from gensemble.data.store import Store, check_store_matches
@@ -95,9 +88,10 @@ def run_event(loaded: Any, path: Path, job: EventJob) -> EventOutcome:
         icfg = InversionConfig(steps=cfg.steps, seed=cfg.seed)
         enricher: Any = Enricher(loaded, job.device)
     else:
-        pcfg = icfg = None
-        enricher = _ClimateOnly(loaded, job.device)
-    ens, truth, group, valid = build_ensembles(sel, enricher, cfg, pcfg, icfg, stations is None)
+        pcfg = icfg = enricher = None
+    ens, truth, group, valid = build_ensembles(
+        sel, loaded, job.device, enricher, cfg, pcfg, icfg, stations is None
+    )
     res = verify(sel, ens, truth, group, valid, stations, cfg)
     if stations is not None:
         res.notes[:0] = stations.notes

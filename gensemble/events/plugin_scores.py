@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gensemble.core.errors import UserError
-from gensemble.events.verify import ScoreRow
+from gensemble.events.verify import ScoreRow, region_box
 
 LOG = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def metric_rows(
             "(they need the truth on the grid)"
         )
         return []
-    rows_, cols_ = np.flatnonzero(data.mask.any(1)), np.flatnonzero(data.mask.any(0))
-    box = (slice(rows_[0], rows_[-1] + 1), slice(cols_[0], cols_[-1] + 1))
+    box = region_box(data.mask)
     ctx = EvalContext(list(data.variables), data.dx_km * 1e3, "cpu", seed, figures=False)
     real = torch.from_numpy(np.ascontiguousarray(truth[..., box[0], box[1]], np.float32))
     out = []

@@ -130,21 +130,21 @@ def _read_dsg(path: Path, variables: list[str]) -> Any:
         rows = []
         ragged = [v for v in ds.variables if "sample_dimension" in ds[v].attrs]
         for v, da in found.items():
-            values = _to_units(defs[v], np.asarray(da.values, dtype=float), da.attrs)
             if ragged:  # contiguous ragged array: row_size per station
                 sizes = np.asarray(ds[ragged[0]].values, dtype=int)
                 station = np.repeat(np.arange(len(sizes)), sizes)
+                values = np.asarray(da.values, dtype=float)
                 t = np.asarray(time.values)
             else:
                 order = [station_dim] + [d for d in da.dims if d != station_dim]
                 values = np.asarray(da.transpose(*order).values, dtype=float)
-                values = _to_units(defs[v], values, da.attrs)
                 if time.ndim == 1:
                     t = np.broadcast_to(np.asarray(time.values), values.shape)
                 else:  # incomplete multidimensional: time (station, obs)
                     t = np.asarray(time.transpose(*order).values)
                 station = np.broadcast_to(np.arange(values.shape[0])[:, None], values.shape)
                 values, t, station = values.ravel(), t.ravel(), station.ravel()
+            values = _to_units(defs[v], values, da.attrs)
             ok = ~pd.isnull(t)
             rows.append(
                 pd.DataFrame(

@@ -129,11 +129,19 @@ def accumulate(x: np.ndarray, valid: np.ndarray, group: np.ndarray, hours: float
 
 
 def build_ensembles(
-    data: EventData, enricher: Any, cfg: VerifyConfig, pcfg: Any, icfg: Any, pseudo: bool
+    data: EventData,
+    loaded: Any,
+    device: Any,
+    enricher: Any,
+    cfg: VerifyConfig,
+    pcfg: Any,
+    icfg: Any,
+    pseudo: bool,
 ):  # noqa: ANN201
     """Per truth case: the ensembles (name -> (K', N, C, H, W)), the grid truth
     (K', C, H, W) when a held-out member is the truth (``pseudo``), the group (forecast
-    and held-out member) and valid time of each case."""
+    and held-out member) and valid time of each case.  Raw and climate need only the
+    model's ``sample``; ``enricher`` (None when ``cfg.enrich`` is 0) makes the rest."""
     k_cases, m = data.members.shape[:2]
     holdouts: list[int | None] = list(range(min(max(cfg.rotations, 1), m))) if pseudo else [None]
     ens: dict[str, list[np.ndarray]] = {}
@@ -156,7 +164,7 @@ def build_ensembles(
                 )
             # the generator's unconditional climate, as many members
             n = max(cfg.enrich, members.shape[0])
-            climate = enricher.loaded.generate_physical(n, gen, device=enricher.device)
+            climate = loaded.generate_physical(n, gen, device=device)
             ens.setdefault("climate", []).append(climate.numpy())
             group.append(f"{data.reference[k]}#{r}")
             valid.append(data.valid[k])
@@ -290,7 +298,8 @@ def _score_threshold(
         _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base)
 
 
-def _box(mask: np.ndarray) -> tuple[slice, slice]:
+def region_box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the smallest box holding the region's points."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
@@ -302,7 +311,7 @@ def _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base) -> None:  #
 
     occ = (grid_obs > t.value).astype(float)
     res.maps[t.label] = {"truth": np.where(data.mask, occ.mean(axis=0), np.nan)}
-    box = (slice(None), *_box(data.mask))
+    box = (slice(None), *region_box(data.mask))
     grid_row = replace(base, observations=int(data.mask.sum()) * base.cases)
     for n, e in [*grid_vals.items(), ("truth", grid_obs[:, None])]:
         rows = []
