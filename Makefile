@@ -9,7 +9,7 @@ QUIET := 2>&1 | { grep -v "is ignored: it is neither" || true; }
 DEMO := demo
 NORDIC_OPTS := --opt ny=128 --opt nx=192 --opt 'variables=[u10,v10,t2m]'
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install test lint format demo bench study clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -91,5 +91,10 @@ bench: install
 	$(PY) benchmarks/kernels.py
 	$(PY) benchmarks/stylegan3.py
 
+# the reference study on a synthetic system with a known law (generator training included,
+# at most 45 min on a 2-core CPU): prints the table and writes study-reference/study.html
+study: install
+	$(PY) benchmarks/study.py --out study-reference
+
 clean:
-	rm -rf $(DEMO) mlflow.db mlartifacts .pytest_cache
+	rm -rf study-reference $(DEMO) mlflow.db mlartifacts .pytest_cache

@@ -17,7 +17,12 @@ def calibrate(
     data: Path = typer.Option(..., "--data", help="store with past forecasts"),
     dates: str = typer.Option(..., "--dates", help="forecast reference times, comma-separated"),
     leads: str = typer.Option(None, "--leads", help="lead times (h); default: all of a date"),
-    objective: str = typer.Option("crps", help="crps (leave-half-out) or reference (L1)"),
+    objective: str = typer.Option(
+        "crps",
+        help="crps (leave-half-out) or reference (L1 to the members' mean and inflated spread); "
+        "truth (against each forecast's truth) is for gensemble study",
+    ),
+    inflation: float = typer.Option(1.2, min=0.01, help="reference: spread inflation"),
     n: int = typer.Option(32, "-n", min=2, help="members generated per forecast"),
     steps: int = typer.Option(
         1000, min=1, help="inversion steps (as enrich: calibrate with the settings you enrich with)"
@@ -50,7 +55,12 @@ def calibrate(
             out=out,
             leads=[float(h) for h in leads.split(",")] if leads else None,
             config=CalibrationConfig(
-                objective=objective, n=n, evals=evals, seed=seed, per_level=per_level
+                objective=objective,
+                n=n,
+                evals=evals,
+                seed=seed,
+                per_level=per_level,
+                inflation=inflation,
             ),
             inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
             levels=ints(levels),

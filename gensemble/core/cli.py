@@ -61,6 +61,7 @@ def _register_commands() -> None:
         "import_cmd",
         "sync_cmd",
         "events_cmd",
+        "study_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 

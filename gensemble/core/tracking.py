@@ -123,7 +123,10 @@ class Tracker:
         experiment: str = "gensemble",
         journal_dir: Path | None = None,
         retry_after_s: float = 30.0,
+        client: Any = None,
     ) -> None:
+        """``client``: an MlflowClient of the same URI to share (making one costs about
+        half a second; a study logs a run per ensemble)."""
         _quick_http_settings()
         self.uri = resolve_uri(uri)
         self.experiment = experiment
@@ -132,7 +135,7 @@ class Tracker:
         self._pending: list[tuple[str, float, int, int]] = []
         self._down_since: float | None = None
         self._retry_after_s = retry_after_s
-        self._client: Any = None
+        self._client: Any = client
 
     # -- connection --------------------------------------------------------------------------
     @property

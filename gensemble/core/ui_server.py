@@ -42,14 +42,17 @@ def start_ui(uri: str | None, port: int = 5000) -> int:
     def interrupted(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    # SIGINT too: a process started in the background inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt of its own
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         return proc.wait()
     except KeyboardInterrupt:
         _stop_group(proc)
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

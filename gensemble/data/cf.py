@@ -101,9 +101,21 @@ def to_cf_dataset(
     return xr.Dataset(data_vars, coords, attrs)
 
 
+def field_chunks(da: xr.DataArray) -> tuple[int, ...]:
+    """One chunk per time step holding all members and the whole field: how fields are
+    read (a time step at a time).  netCDF's default chunking of (time, member, y, x)
+    spans dozens of time steps, so each step read would decompress them all (cost
+    quadratic in the number of time steps)."""
+    return tuple(1 if d == "time" else int(n) for d, n in zip(da.dims, da.shape, strict=True))
+
+
 def write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """Write atomically (temp file + rename) with light compression."""
-    enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars if ds[v].ndim >= 2}
+    """Write atomically (temp file + rename) with light compression, chunked by time step."""
+    enc = {
+        v: {"zlib": True, "complevel": 1, "chunksizes": field_chunks(ds[v])}
+        for v in ds.data_vars
+        if ds[v].ndim >= 2
+    }
     with atomic_path(Path(path)) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
 

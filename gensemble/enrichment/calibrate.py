@@ -1,13 +1,16 @@
 """Learning the mixing a and perturbation b per resolution level over past forecasts.
 
-Two objectives, both on normalised fields and with common random numbers (the same seed
+Three objectives, all on normalised fields and with common random numbers (the same seed
 at every evaluation, so the objective is a deterministic function of a and b):
 
 * ``reference`` - the published method's, to be comparable: L1 distance of the enriched
   ensemble's mean and spread to the raw ensemble's (spread x ``inflation``);
 * ``crps`` - leave-half-out, which needs no observations: the members of each forecast
   are split in two, one half is inverted and enriched, and the enriched ensemble is scored
-  against the other half by fair CRPS plus ``spread_weight`` x |1 - spread/skill|.
+  against the other half by fair CRPS plus ``spread_weight`` x |1 - spread/skill|;
+* ``truth`` - the same score against each forecast's verifying truth (an analysis, or a
+  synthetic system's truth) where the caller has it: every member is inverted, as in
+  deployment, and the target is the weather rather than the NWP ensemble itself.
 
 Inversions are done once per forecast; each evaluation only perturbs and synthesises.
 a in [0, 1] and b in [0, b_max] - one pair for every perturbed level, or one pair per
@@ -40,10 +43,12 @@ FORMAT = "gensemble-calibration/1"
 class CalibrationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    objective: Literal["crps", "reference"] = "crps"
+    objective: Literal["crps", "reference", "truth"] = "crps"
     n: int = Field(32, ge=2, description="members generated per forecast")
     evals: int = Field(60, ge=1, description="objective evaluations allowed")
-    inflation: float = Field(1.0, gt=0, description="reference objective: spread factor")
+    inflation: float = Field(
+        1.2, gt=0, description="reference objective: spread factor (the published method's 1.2)"
+    )
     spread_weight: float = Field(0.5, ge=0, description="crps objective: |1 - ratio| weight")
     b_max: float = Field(3.0, gt=0)
     per_level: bool = Field(
@@ -56,9 +61,23 @@ def split_members(members: np.ndarray, objective: str) -> tuple[np.ndarray, np.n
     """(members inverted, members scored against) for one forecast."""
     if objective == "reference":
         return members, members
+    if objective == "truth":
+        return members, members[:0]  # the held part is the truth, given separately
     if members.shape[0] < 4:
         raise UserError("the crps objective needs at least 4 members per forecast")
     return members[0::2], members[1::2]
+
+
+def objective_value(gen: torch.Tensor, held: torch.Tensor, cfg: CalibrationConfig) -> float:
+    """The objective of one forecast's generated members (normalised) against what they
+    are held to: the held-back members, or the truth (one field)."""
+    if cfg.objective == "reference":
+        mean_err = (gen.mean(0) - held.mean(0)).abs().mean()
+        spread_err = (gen.std(0) - cfg.inflation * held.std(0)).abs().mean()
+        return float(mean_err + spread_err)
+    spread, skill = spread_skill(gen, held)
+    ratio_err = abs(1 - spread / skill) if skill > 0 else 1.0
+    return fair_crps(gen, held) + cfg.spread_weight * ratio_err
 
 
 def _per_row(values: np.ndarray, level_of: np.ndarray) -> list[float]:
@@ -76,8 +95,12 @@ class Calibration:
         inv_cfg: InversionConfig,
         base: PerturbConfig,
         on_step: Callable[[int], None] | None = None,
+        truths: list[np.ndarray] | None = None,
     ) -> None:
+        """``truths`` (C, H, W) per forecast, physical units: needed by ``truth`` only."""
         self.enricher, self.cfg, self.base = enricher, cfg, base
+        if cfg.objective == "truth" and (truths is None or len(truths) != len(forecasts)):
+            raise UserError("the truth objective needs the verifying truth of every forecast")
         levels = enricher.model.style_levels()
         sizes = sorted(set(levels))
         self.level_of = np.array([sizes.index(hw) for hw in levels])
@@ -88,8 +111,10 @@ class Calibration:
             raise UserError(f"levels {bad} out of range: the model has {len(sizes)} levels")
         self.n_levels = len(self.active) if cfg.per_level else 1
         self.cases: list[tuple[InversionResult, torch.Tensor]] = []
-        for members in forecasts:
+        for i, members in enumerate(forecasts):
             used, held = split_members(members, cfg.objective)
+            if cfg.objective == "truth":
+                held = np.asarray(truths[i])[None]
             inv = enricher.invert(used, inv_cfg, on_step)
             self.cases.append((inv, enricher.normalise(held).cpu()))
 
@@ -114,15 +139,7 @@ class Calibration:
         total = 0.0
         for inv, held in self.cases:
             gen, _ = self.enricher.generate_normalised(inv, self.cfg.n, perturb, plan)
-            gen = gen.cpu()
-            if self.cfg.objective == "reference":
-                mean_err = (gen.mean(0) - held.mean(0)).abs().mean()
-                spread_err = (gen.std(0) - self.cfg.inflation * held.std(0)).abs().mean()
-                total += float(mean_err + spread_err)
-            else:
-                spread, skill = spread_skill(gen, held)
-                ratio_err = abs(1 - spread / skill) if skill > 0 else 1.0
-                total += fair_crps(gen, held) + self.cfg.spread_weight * ratio_err
+            total += objective_value(gen.cpu(), held, self.cfg)
         return total / len(self.cases)
 
     def start(self) -> np.ndarray:

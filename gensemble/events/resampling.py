@@ -26,6 +26,7 @@ is no interval.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -118,6 +119,7 @@ MIN_BLOCKS = 8
 NO_INTERVAL = (float("nan"), float("nan"))
 
 
+@functools.lru_cache(maxsize=256)
 def expanded_level(n_blocks: int | None, level: float = 0.95) -> float:
     """The percentile level that makes a bootstrap percentile interval over ``n_blocks``
     resampled blocks cover at ``level``: Hesterberg's expanded percentile interval.  The

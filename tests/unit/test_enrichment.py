@@ -362,3 +362,24 @@ def test_holdout_scores_each_valid_time_against_its_own_case() -> None:
     assert set(rows) == {"raw (6)", "enriched (12)", "hybrid"}
     for row in rows.values():
         assert row["crps/t2m"] < 1.0, rows  # one N(c, 1) law per case: CRPS about 0.56
+
+
+def test_truth_objective_scores_against_each_forecasts_truth(enricher: Enricher) -> None:
+    forecasts, truths = [], []
+    for seed in (4, 5):
+        _, target = known_members(enricher, m=5, seed=seed)
+        fields = enricher.physical(target)
+        forecasts.append(fields[:4])
+        truths.append(fields[4])  # one more draw: the truth is never inverted
+    cfg = CalibrationConfig(objective="truth", n=12, evals=8)
+    with pytest.raises(UserError, match="needs the verifying truth"):
+        Calibration(enricher, forecasts, cfg, InversionConfig(steps=5), PerturbConfig())
+    calib = Calibration(
+        enricher, forecasts, cfg, InversionConfig(steps=5), PerturbConfig(), truths=truths
+    )
+    # every member is inverted (as in deployment), and each is held to its truth alone
+    assert [inv.ws.shape[0] for inv, _ in calib.cases] == [4, 4]
+    assert [held.shape[0] for _, held in calib.cases] == [1, 1]
+    record = calibrate(calib)
+    assert record["value_after"] <= record["value_before"] and record["objective"] == "truth"
+    assert CalibrationConfig().inflation == 1.2  # the published method's spread factor

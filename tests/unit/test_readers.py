@@ -193,3 +193,57 @@ def test_single_message_grib_has_its_time(shared_data: Path, tmp_path: Path) -> 
     with xr.open_dataset(out) as ds:
         assert not np.isnat(ds["time"].values).any()
         assert ds["forecast_reference_time"].values[0] == np.datetime64("2017-01-01T00:00", "ns")
+
+
+def _time_chunked_file(path: Path, nt: int, chunk: int) -> Path:
+    """A CF-like (time, member, y, x) file chunked ``chunk`` time steps at a time."""
+    import netCDF4
+
+    rng = np.random.default_rng(0)
+    with netCDF4.Dataset(path, "w") as ds:
+        for name, n in (("time", nt), ("member", 2), ("latitude", 24), ("longitude", 24)):
+            ds.createDimension(name, n)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t[:] = "hours since 2021-01-01", np.arange(nt)
+        for name, start in (("latitude", 43.0), ("longitude", 5.0)):
+            v = ds.createVariable(name, "f8", (name,))
+            v[:] = start + np.arange(24) * 0.025
+        v = ds.createVariable("t2m", "f4", ("time", "member", "latitude", "longitude"),
+                              zlib=True, chunksizes=(chunk, 2, 24, 24))  # fmt: skip
+        v.units = "K"
+        v[:] = 280 + rng.normal(size=(nt, 2, 24, 24))
+    return path
+
+
+def test_time_chunked_files_are_read_in_whole_chunks(tmp_path: Path) -> None:
+    """A chunk spanning many time steps is decompressed once, not once per step: the
+    reader takes blocks of whole chunks, and gives the same samples as step-by-step."""
+    import time
+
+    from gensemble.data.readers.xarray_fields import time_block
+
+    path = _time_chunked_file(tmp_path / "c.nc", nt=240, chunk=120)
+    src = open_source(path)
+    with xr.open_dataset(path) as ds:
+        assert time_block([ds["t2m"]], "time", 240) % 120 == 0
+        t0 = time.perf_counter()
+        naive = [np.asarray(ds["t2m"].isel(time=t).values) for t in range(240)]
+        t_naive = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batches = list(src.batches(["t2m"]))
+    t_block = time.perf_counter() - t0
+    assert len(batches) == 240
+    for t in (0, 119, 120, 239):
+        np.testing.assert_array_equal(batches[t].fields[:, 0], naive[t])
+    assert t_naive > 3 * t_block, (t_naive, t_block)
+
+
+def test_written_fields_are_chunked_one_time_step_at_a_time(tmp_path: Path) -> None:
+    import netCDF4
+
+    from gensemble.data.cf import write_netcdf
+
+    ds = xr.Dataset({"t2m": (("time", "member", "y", "x"), np.zeros((30, 3, 8, 10), "f4"))})
+    write_netcdf(ds, tmp_path / "w.nc")
+    with netCDF4.Dataset(tmp_path / "w.nc") as nc:
+        assert nc["t2m"].chunking() == [1, 3, 8, 10]

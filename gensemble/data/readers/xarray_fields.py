@@ -142,30 +142,43 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     members = ds[mdim].values.astype(int) if mdim else np.zeros(1, int)
     times, lead = valid_and_lead(ds, tdim, nt)
 
+    def read_block(v: str, t0: int, t1: int) -> np.ndarray:
+        """Steps t0..t1 of field v as (steps, member, y, x), in the variable's units."""
+        da = fields[v]
+        timed = bool(tdim and tdim in da.dims)
+        if timed:
+            da = da.isel({tdim: slice(t0, t1)})
+        lead_dims = ([tdim] if timed else []) + ([mdim] if mdim and mdim in da.dims else [])
+        a = np.asarray(da.transpose(*lead_dims, ydim, xdim).values, dtype=np.float32)
+        if not timed:
+            a = a[None]
+        if a.ndim == 3:  # no member dimension: the same field for every member
+            a = a[:, None]
+        a = np.broadcast_to(a, (t1 - t0 if timed else 1, nm, *a.shape[-2:]))
+        return _to_units(known.get(v), a, da.attrs)
+
     def iter_batches(variables: list[str]) -> Iterator[SampleBatch]:
-        for t in range(nt):
-            arrs = []
-            for v in variables:
-                da = fields[v]
-                sel = {tdim: t} if tdim and tdim in da.dims else {}
-                da = da.isel(sel)
-                da = da.transpose(*([mdim] if mdim and mdim in da.dims else []), ydim, xdim)
-                a = np.asarray(da.values, dtype=np.float32)
-                if a.ndim == 2:
-                    a = np.broadcast_to(a, (nm, *a.shape))
-                arrs.append(_to_units(known.get(v), a, da.attrs))
-            block = np.stack(arrs, axis=1)  # (member, var, y, x)
-            if angle is not None and "u10" in variables and "v10" in variables:
-                iu, iv = variables.index("u10"), variables.index("v10")
-                block[:, iu], block[:, iv] = rotate_to_earth(block[:, iu], block[:, iv], angle)
-            tt = np.asarray(times[t]).astype("datetime64[s]")
-            yield SampleBatch(
-                np.ascontiguousarray(block, dtype=np.float32),
-                list(variables),
-                np.full(nm, tt),
-                np.full(nm, float(lead[t])),
-                members.copy(),
-            )
+        step = time_block([fields[v] for v in variables], tdim, nt)
+        for t0 in range(0, nt, step):
+            t1 = min(nt, t0 + step)
+            blocks = [read_block(v, t0, t1) for v in variables]
+            for t in range(t0, t1):
+                arrs = [b[t - t0] if b.shape[0] > 1 else b[0] for b in blocks]
+                yield _batch(t, arrs, variables)
+
+    def _batch(t: int, arrs: list[np.ndarray], variables: list[str]) -> SampleBatch:
+        block = np.stack(arrs, axis=1)  # (member, var, y, x)
+        if angle is not None and "u10" in variables and "v10" in variables:
+            iu, iv = variables.index("u10"), variables.index("v10")
+            block[:, iu], block[:, iv] = rotate_to_earth(block[:, iu], block[:, iv], angle)
+        tt = np.asarray(times[t]).astype("datetime64[s]")
+        return SampleBatch(
+            np.ascontiguousarray(block, dtype=np.float32),
+            list(variables),
+            np.full(nm, tt),
+            np.full(nm, float(lead[t])),
+            members.copy(),
+        )
 
     source = RawSource(path, grid, list(fields), nt * nm, iter_batches, notes)
     source.origins = origins
@@ -175,6 +188,29 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     source.file_crs = crs.name if crs is not None else None
     source.synthetic = bool(int(ds.attrs.get(SYNTHETIC_ATTR, 0) or 0))
     return source
+
+
+#: bytes per variable a block read from a file may hold (more when one chunk is larger)
+BLOCK_BYTES = 64 * 2**20
+
+
+def time_block(arrays: list[xr.DataArray], tdim: str | None, nt: int) -> int:
+    """Time steps to read at once: whole chunks of the file along time (a chunk is
+    decompressed whole, so reading it step by step would decompress it once per step),
+    as many as fit in :data:`BLOCK_BYTES`, at least one chunk."""
+    import math
+
+    chunk, step_bytes = 1, 1
+    for da in arrays:
+        if tdim is None or tdim not in da.dims:
+            continue
+        axis = da.dims.index(tdim)
+        sizes = da.encoding.get("chunksizes") or (da.chunks and [c[0] for c in da.chunks])
+        c = int(sizes[axis]) if sizes else 1
+        chunk = math.lcm(chunk, c) if math.lcm(chunk, c) <= nt else max(chunk, c)
+        step_bytes = max(step_bytes, da.dtype.itemsize * da.size // max(da.sizes[tdim], 1))
+    fit = max(1, BLOCK_BYTES // step_bytes // chunk)
+    return max(1, min(nt, chunk * fit))
 
 
 def _along(ds: xr.Dataset, name: str, tdim: str | None, nt: int) -> np.ndarray | None:

@@ -35,10 +35,10 @@ def _pass(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int
     if ux > 1 or uy > 1:
         # full convolution of the zero-stuffed signal = transposed convolution
         z = F.conv_transpose2d(x, weight, stride=(uy, ux), groups=c)
-        # positions: the full convolution has n*up + T - 1 samples (the last up - 1 zero);
-        # the padded valid one starts at T - 1 - p0
-        full_w, full_h = w * ux + tw - 1, h * uy + th - 1
-        z = F.pad(z, [0, full_w - z.shape[-1], 0, full_h - z.shape[-2]])
+        # positions: the full convolution has n*up + T - 1 samples, the last up - 1 of them
+        # zero (conv_transpose2d leaves them out; the window pads them back only where it
+        # reaches them, so the large intermediate is copied at most once); the padded
+        # valid one starts at T - 1 - p0
         ow = w * ux + px0 + px1 - tw + 1
         oh = h * uy + py0 + py1 - th + 1
         z = _window(z, tw - 1 - px0, ow, th - 1 - py0, oh)

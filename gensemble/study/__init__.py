@@ -1,0 +1,2 @@
+"""Controlled studies of StyleGAN forecasts: does an enlarged ensemble add skill, against
+controls that isolate the generator (``gensemble study``)."""
