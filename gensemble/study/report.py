@@ -59,16 +59,21 @@ def size_figure(res: Any, score: str) -> str:
     return _png(fig)
 
 
+def _per_variable(res: Any) -> tuple[Any, list[tuple[Any, str]]]:
+    """A figure with one panel per variable, and (axes, variable) pairs."""
+    from gensemble.evaluation.figures import pyplot
+
+    fig, axes = pyplot().subplots(1, len(res.variables), squeeze=False,
+                                  figsize=(3.4 * len(res.variables), 3.2))  # fmt: skip
+    return fig, list(zip(axes[0], res.variables, strict=True))
+
+
 def rank_figure(res: Any) -> str:
     """One panel per variable: each ensemble's rank histogram as a step line, ranks
     scaled to [0, 1] and frequencies x (N + 1), so ensembles of any size share the axes
     (a flat histogram is the line at 1)."""
-    from gensemble.evaluation.figures import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(res.variables), figsize=(3.4 * len(res.variables), 3.2),
-                             squeeze=False)  # fmt: skip
-    for ax, var in zip(axes[0], res.variables, strict=True):
+    fig, panels = _per_variable(res)
+    for ax, var in panels:
         for ens in _shown(res):
             counts = res.table.total(ens, var, "rank")
             freq = counts / max(counts.sum(), 1) * len(counts)
@@ -76,17 +81,13 @@ def rank_figure(res: Any) -> str:
         ax.axhline(1.0, color="k", lw=0.6, ls=":")
         ax.set_title(f"{var}: rank of the truth", fontsize=9)
         ax.set_xlabel("rank / (N + 1)")
-    axes[0, -1].legend(fontsize=6)
+    panels[-1][0].legend(fontsize=6)
     return _png(fig)
 
 
 def reliability_figure(res: Any) -> str:
-    from gensemble.evaluation.figures import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(res.variables), figsize=(3.4 * len(res.variables), 3.2),
-                             squeeze=False)  # fmt: skip
-    for ax, var in zip(axes[0], res.variables, strict=True):
+    fig, panels = _per_variable(res)
+    for ax, var in panels:
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         for ens in _shown(res):
             curve = es.reliability_curve(res.table.total(ens, var, "rel_q90"))
@@ -95,17 +96,13 @@ def reliability_figure(res: Any) -> str:
         thr = res.climate.thresholds[var]["q90"]
         ax.set_title(f"{var} > {thr:.3g} (q90)", fontsize=9)
         ax.set_xlabel("forecast probability")
-    axes[0, -1].legend(fontsize=6)
+    panels[-1][0].legend(fontsize=6)
     return _png(fig)
 
 
 def spectrum_figure(res: Any) -> str:
-    from gensemble.evaluation.figures import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(res.variables), figsize=(3.4 * len(res.variables), 3.2),
-                             squeeze=False)  # fmt: skip
-    for ax, var in zip(axes[0], res.variables, strict=True):
+    fig, panels = _per_variable(res)
+    for ax, var in panels:
         ref = res.reference
         truth = res.table.total(ref, var, "spec_truth")
         k = np.arange(1, len(truth))
@@ -114,7 +111,7 @@ def spectrum_figure(res: Any) -> str:
             ax.loglog(k, res.table.total(ens, var, "spec")[1:], lw=0.8, label=ens)
         ax.set_title(f"{var}: power spectrum", fontsize=9)
         ax.set_xlabel("wavenumber (cycles per domain)")
-    axes[0, -1].legend(fontsize=6)
+    panels[-1][0].legend(fontsize=6)
     return _png(fig)
 
 
