@@ -142,15 +142,15 @@ class EnsembleMaker:
         x = members[:m].astype(np.float32)
         out = {f"raw-{k}": x[:k] for k in raw_sizes(m)}
         seed = self.seed + 7919 * case
-        inversions: dict[str, InversionResult] = {}
+        inversions: dict[str, tuple[InversionResult, np.ndarray]] = {}
         for v in self.variants:
             key = v.inversion_key
-            if key not in inversions:
+            if key not in inversions:  # methods that invert alike share it and its RMSE
                 icfg = v.inversion.model_copy(update={"seed": seed})
                 torch.manual_seed(seed)
-                inversions[key] = self.enricher.invert(x, icfg, None)
-            inv = inversions[key]
-            rmse = self.enricher.rmse(x, inv).mean(0)  # (C,): mean over the inputs
+                inv = self.enricher.invert(x, icfg, None)
+                inversions[key] = (inv, self.enricher.rmse(x, inv).mean(0))  # (C,)
+            inv, rmse = inversions[key]
             self.rmse[v.method.name] = self.rmse.get(v.method.name, 0) + rmse
             pcfg = v.perturb.model_copy(update={"seed": seed})
             out[v.method.name] = self.enricher.generate(inv, n, pcfg)[0]

@@ -80,12 +80,12 @@ def case_sums(
         members = reduce(ens, axis=(1, 2)).reshape(1, n, 1)
         target = np.array([[reduce(truth)]])
         out[f"crps_{name}"] = np.array(es.case_crps(members, target, fair=False)[0, 0])
-    for q, t in thresholds.items():
-        p, o = es.exceedance(flat, y, t)
+    exceed = {q: es.exceedance(flat, y, t) for q, t in thresholds.items()}
+    for q, (p, o) in exceed.items():
         out[f"brier_{q}"] = np.array(((p - o) ** 2).sum())
         out[f"clim_{q}"] = np.array(((base[q] - o) ** 2).sum())
         out[f"rel_{q}"] = es.reliability_sums(p, o, members=n)
-    p, o = es.exceedance(flat, y, thresholds["q99"])
+    p, o = exceed["q99"]
     field_p = torch.from_numpy(p.reshape(1, *truth.shape))
     out["fss"] = es.fss_sums(field_p, torch.from_numpy(o.reshape(1, *truth.shape)), fss_scale)
     return out
