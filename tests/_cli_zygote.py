@@ -4,7 +4,9 @@ Every ``run_cli`` used to start ``python -m gensemble`` afresh and spend seconds
 torch, mlflow and xarray before doing milliseconds of work.  This process imports them
 once, then forks one child per command: the child is still its own process - its own exit
 code, stdout and stderr written to files, its own working directory and environment,
-nothing shared back - exactly what the tests check, without the imports.
+nothing shared back - exactly what the tests check, without the imports.  A PYTHONPATH in
+the request (a partner's package installed to a folder) goes first on the child's path,
+as a fresh interpreter would put it, and the plugin registry is discovered again.
 
 Protocol (one JSON object per line): request ``{"args", "cwd", "env", "out", "err"}`` on
 stdin; reply ``{"pid"}`` at once, then ``{"code"}`` when the child has ended.
@@ -24,6 +26,15 @@ def _child(req: dict) -> None:
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
+        extra = [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        if extra:  # what a fresh interpreter would put first on its path
+            sys.path[0:0] = [p for p in extra if p not in sys.path]
+            import importlib
+
+            import gensemble.core.registry as registry
+
+            importlib.invalidate_caches()
+            registry._registry = None  # entry points found again, the new path included
         for fd, path in ((1, req["out"]), (2, req["err"])):
             handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(handle, fd)

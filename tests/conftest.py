@@ -19,8 +19,9 @@ try:
 
     if not _torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
-    # under pytest-xdist (make test: one worker per core) each worker and the commands it
-    # runs take one thread, so two workers never oversubscribe the two cores
+    # under pytest-xdist (make test: a worker per core, plus one to fill the time the
+    # others wait on servers and subprocesses) each worker and the commands it runs take
+    # one thread, so the cores are never oversubscribed by intra-op threads
     if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
         os.environ["OMP_NUM_THREADS"] = "1"
         _torch.set_num_threads(1)
@@ -115,7 +116,9 @@ def _zygote() -> subprocess.Popen:
     return _ZYGOTE
 
 
-def _forked_cli(args: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess:
+def _forked_cli(
+    args: list[str], cwd: Path | None, timeout: float, env: dict[str, str]
+) -> subprocess.CompletedProcess:
     import json
     import select
     import signal
@@ -124,7 +127,7 @@ def _forked_cli(args: list[str], cwd: Path | None, timeout: float) -> subprocess
     server = _zygote()
     with tempfile.TemporaryDirectory() as tmp:
         out, err = Path(tmp) / "out", Path(tmp) / "err"
-        req = {"args": args, "cwd": str(cwd or os.getcwd()), "env": dict(os.environ),
+        req = {"args": args, "cwd": str(cwd or os.getcwd()), "env": env,
                "out": str(out), "err": str(err)}  # fmt: skip
         server.stdin.write(json.dumps(req) + "\n")
         server.stdin.flush()
@@ -147,11 +150,13 @@ def run_cli(
 
     Without extra environment the process is forked from a server that has already
     imported torch and mlflow (``tests/_cli_zygote.py``), which saves seconds per call;
-    with ``env`` (variables read at import time may change) it is a fresh interpreter."""
-    if env is None and hasattr(os, "fork") and not os.environ.get("GENSEMBLE_TEST_NO_FORK"):
-        return _forked_cli([str(a) for a in args], cwd, timeout)
+    with other ``env`` than PYTHONPATH (variables read at import time may change) it is a
+    fresh interpreter."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+    forkable = set(env or {}) <= {"PYTHONPATH"}
+    if forkable and hasattr(os, "fork") and not os.environ.get("GENSEMBLE_TEST_NO_FORK"):
+        return _forked_cli([str(a) for a in args], cwd, timeout, full_env)
     return subprocess.run(
         [sys.executable, "-m", "gensemble", *map(str, args)],
         cwd=cwd,
@@ -188,3 +193,10 @@ def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
     assert len(lines) == 1, err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long end-to-end tests (``slow``) first, the rest in their order: under
+    pytest-xdist every worker starts on a long test and the run ends on short ones, so no
+    worker waits idle while another finishes a long test begun last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -109,15 +109,80 @@ def field_chunks(da: xr.DataArray) -> tuple[int, ...]:
     return tuple(1 if d == "time" else int(n) for d, n in zip(da.dims, da.shape, strict=True))
 
 
-def write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """Write atomically (temp file + rename) with light compression, chunked by time step."""
-    enc = {
+def netcdf_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Light compression, chunked by time step, for every field of two or more dimensions."""
+    return {
         v: {"zlib": True, "complevel": 1, "chunksizes": field_chunks(ds[v])}
         for v in ds.data_vars
         if ds[v].ndim >= 2
     }
+
+
+def write_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """Write atomically (temp file + rename) with light compression, chunked by time step."""
     with atomic_path(Path(path)) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds))
+
+
+#: dimensions of a forecast field in the files gensemble writes
+FIELD_DIMS = ("time", "member", "y", "x")
+
+
+class TimeStepWriter:
+    """Writes (time, member, y, x) fields one time step at a time, atomically, so memory
+    holds one step whatever the number of steps (``data synth`` of thousands of samples).
+
+    ``skeleton`` is the file's dataset without the fields (coordinates, grid mapping,
+    times, attributes): xarray writes it, then each field is created with the attributes
+    and encoding xarray would give it (float32, NaN fill, grid mapping, 2-D coordinates,
+    zlib level 1, one chunk per time step) and filled step by step.
+    """
+
+    def __init__(self, path: Path, skeleton: xr.Dataset, names: list[str]) -> None:
+        import netCDF4
+
+        self._atomic = atomic_path(Path(path))
+        self.tmp = self._atomic.__enter__()
+        self._nc: Any = None
+        try:
+            skeleton.to_netcdf(self.tmp, engine="netcdf4", encoding=netcdf_encoding(skeleton))
+            self._nc = netCDF4.Dataset(self.tmp, "a")
+            coords = " ".join(
+                str(n)
+                for n, c in skeleton.coords.items()
+                if n not in skeleton.dims and set(c.dims) <= set(FIELD_DIMS)
+            )
+            step = tuple(skeleton.sizes[d] for d in FIELD_DIMS[1:])
+            for name in names:
+                v = self._nc.createVariable(
+                    name, "f4", FIELD_DIMS, zlib=True, complevel=1, chunksizes=(1, *step),
+                    fill_value=np.float32(np.nan),
+                )  # fmt: skip
+                v.setncatts({"grid_mapping": "crs", "coordinates": coords, **cf_attrs(name)})
+                # each step is written whole, once: a cache of one chunk, not netCDF's
+                # default of tens of MB per field, keeps memory flat
+                v.set_var_chunk_cache(size=4 * int(np.prod(step)) + 1024, preemption=1.0)
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def write(self, t: int, fields: dict[str, np.ndarray]) -> None:
+        """Time step ``t`` of every field: arrays (member, y, x)."""
+        for name, values in fields.items():
+            self._nc[name][t] = values
+
+    def __enter__(self) -> TimeStepWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._nc is not None:
+            self._nc.close()
+            self._nc = None
+        if exc is None:
+            self._atomic.__exit__(None, None, None)
+        else:  # removes the temporary file; the caller's error goes on
+            with contextlib.suppress(BaseException):
+                self._atomic.__exit__(exc_type, exc, tb)
 
 
 class MemberWriter:

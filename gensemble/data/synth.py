@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +37,7 @@ import xarray as xr
 from gensemble.api.plugins import DomainPlugin
 from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
-from gensemble.data.cf import SYNTHETIC_ATTR, to_cf_dataset
+from gensemble.data.cf import SYNTHETIC_ATTR, TimeStepWriter, to_cf_dataset
 from gensemble.data.grid import Grid
 
 LOG = logging.getLogger(__name__)
@@ -153,39 +156,50 @@ class _Extras:
         return 1.0 / (1.0 + np.exp(-x))
 
 
-def synth_ensemble(
+@dataclass
+class SynthPlan:
+    """What a synthetic ensemble holds before its fields are drawn."""
+
+    grid: Grid
+    names: list[str]
+    valid: np.ndarray
+    ref: np.ndarray
+    orog: np.ndarray
+    n_members: int
+
+
+def synth_steps(
     domain: DomainPlugin,
     n_dates: int,
     n_members: int,
     seed: int = 0,
     spread: float = 0.35,
     show_progress: bool = True,
-    event: Any = None,
-) -> xr.Dataset:
-    """Synthetic ensemble as a CF dataset with dims (time, member, y, x); with ``event``
-    (an :class:`gensemble.api.events.Event`), one forecast over its window with the
-    extreme injected (:mod:`gensemble.data.synth_event`)."""
-    if event is not None:
-        from gensemble.data.synth_event import event_times, inject_event
-
-        event_valid, event_start = event_times(event)
-        n_dates = len(event_valid)
+) -> tuple[SynthPlan, Iterator[dict[str, np.ndarray]]]:
+    """The plan, and the fields of each date in turn ({name: (member, y, x)}): a writer
+    holds one date at a time.  The random stream is the same however the dates are used."""
     grid = domain.grid()
     fm = FieldMaker(grid)
     rng = np.random.default_rng(seed)
     orog = domain.static_fields().get("orog")
     if orog is None:
         orog = synthetic_orography(grid, domain.name)
-    _, lat = grid.lonlat()
-    hy, hx = np.gradient(orog.astype(np.float64), fm.dy, fm.dx)
-    a, b = spread, np.sqrt(1 - spread**2)
     recipes = recipes_for(domain.variables())
-    out = {n: np.empty((n_dates, n_members, *grid.shape), np.float32) for n in recipes}
     t0 = np.datetime64("2021-01-01T21:00", "s")
     ref = t0 + np.arange(n_dates) * np.timedelta64(1, "D")
     lead = rng.integers(1, 46, n_dates)
+    valid = ref + lead * np.timedelta64(1, "h")
+    plan = SynthPlan(grid, list(recipes), valid, ref, orog, n_members)
+    return plan, _dates(domain.name, grid, fm, rng, orog, recipes, n_dates, n_members,
+                        spread, show_progress)  # fmt: skip
+
+
+def _dates(name, grid, fm, rng, orog, recipes, n_dates, n_members, spread, show_progress):  # noqa: ANN001, ANN202
+    _, lat = grid.lonlat()
+    hy, hx = np.gradient(orog.astype(np.float64), fm.dy, fm.dx)
+    a, b = spread, np.sqrt(1 - spread**2)
     with progress() as bar:
-        task = bar.add_task(f"synth {domain.name}", total=n_dates, visible=show_progress)
+        task = bar.add_task(f"synth {name}", total=n_dates, visible=show_progress)
         for d in range(n_dates):
             psi = fm.spectral(rng, 14 / 3)
             psi_m = b * psi + a * fm.spectral(rng, 14 / 3 - 1, n_members)
@@ -211,14 +225,65 @@ def synth_ensemble(
                 "orography": np.broadcast_to(orog, u.shape),
             }
             extra = _Extras(fm, rng, a, b, n_members, base, psi_m, g)
-            for name, recipe in recipes.items():
-                out[name][d] = base[recipe] if recipe in base else extra.make(recipe)
+            yield {
+                n: np.asarray(base[r] if r in base else extra.make(r), np.float32)
+                for n, r in recipes.items()
+            }
             bar.advance(task)
-    valid = ref + lead * np.timedelta64(1, "h")
-    if event is not None:
-        valid, ref = event_valid, np.full(len(event_valid), event_start)
-        inject_event(out, grid, event, seed)
-    ds = to_cf_dataset(grid, out, valid, np.arange(n_members), domain.name, ref=ref, orog=orog)
+
+
+def _skeleton(domain: DomainPlugin, plan: SynthPlan, fields: dict[str, np.ndarray],
+              valid: np.ndarray, ref: np.ndarray) -> xr.Dataset:  # fmt: skip
+    ds = to_cf_dataset(plan.grid, fields, valid, np.arange(plan.n_members), domain.name,
+                       ref=ref, orog=plan.orog)  # fmt: skip
     ds.attrs["source"] = "gensemble synthetic ensemble: invented fields and terrain, not weather"
     ds.attrs[SYNTHETIC_ATTR] = 1
     return ds
+
+
+def synth_ensemble(
+    domain: DomainPlugin,
+    n_dates: int,
+    n_members: int,
+    seed: int = 0,
+    spread: float = 0.35,
+    show_progress: bool = True,
+    event: Any = None,
+) -> xr.Dataset:
+    """Synthetic ensemble as a CF dataset with dims (time, member, y, x), in memory; with
+    ``event`` (an :class:`gensemble.api.events.Event`), one forecast over its window with
+    the extreme injected (:mod:`gensemble.data.synth_event`)."""
+    if event is not None:
+        from gensemble.data.synth_event import event_times, inject_event
+
+        event_valid, event_start = event_times(event)
+        n_dates = len(event_valid)
+    plan, steps = synth_steps(domain, n_dates, n_members, seed, spread, show_progress)
+    shape = (n_dates, n_members, *plan.grid.shape)
+    out = {n: np.empty(shape, np.float32) for n in plan.names}
+    for d, fields in enumerate(steps):
+        for n in plan.names:
+            out[n][d] = fields[n]
+    valid, ref = plan.valid, plan.ref
+    if event is not None:
+        valid, ref = event_valid, np.full(len(event_valid), event_start)
+        inject_event(out, plan.grid, event, seed)
+    return _skeleton(domain, plan, out, valid, ref)
+
+
+def write_synth_ensemble(
+    domain: DomainPlugin,
+    n_dates: int,
+    n_members: int,
+    path: Path,
+    seed: int = 0,
+    spread: float = 0.35,
+    show_progress: bool = True,
+) -> None:
+    """The same ensemble as :func:`synth_ensemble` written to CF netCDF a date at a time:
+    peak memory is one date, whatever ``n_dates``."""
+    plan, steps = synth_steps(domain, n_dates, n_members, seed, spread, show_progress)
+    skeleton = _skeleton(domain, plan, {}, plan.valid, plan.ref)
+    with TimeStepWriter(path, skeleton, plan.names) as writer:
+        for d, fields in enumerate(steps):
+            writer.write(d, fields)

@@ -145,6 +145,7 @@ def _stations(alex: dict, path: Path, **change) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_event_verification_against_stations_and_refusals(alex: dict, tmp_path: Path) -> None:
     obs = _stations(alex, tmp_path / "obs.csv")
     report = tmp_path / "obs.html"

@@ -159,6 +159,7 @@ def test_stats_give_the_prototypes_physical_units(proto: dict, tmp_path: Path) -
         assert _rel(got[:, i], want[:, i]) < 1e-5, NAMES[i]
 
 
+@pytest.mark.slow
 def test_registered_import_is_a_lineage_root_for_transfer(proto: dict, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(

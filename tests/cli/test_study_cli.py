@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT, assert_user_error, run_cli, synth_store
@@ -24,6 +25,7 @@ def _write(tmp: Path, cfg: dict) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_study_on_a_system_trains_scores_reports_and_tracks(tmp_path: Path) -> None:
     cfg = {
         "name": "tiny",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -94,6 +95,7 @@ def _run_id(proc) -> str:  # noqa: ANN001
     )
 
 
+@pytest.mark.slow
 def test_offline_chain_synced_to_a_server(tmp_path: Path, store: Path, server: str) -> None:
     ids = []
     for i in range(3):  # a transfer chain trained offline: a -> b -> c
@@ -172,13 +174,14 @@ def test_fallback_to_offline_when_the_server_is_down(tmp_path: Path, store: Path
     assert proc.returncode == 2 and "cannot reach" in proc.stderr
 
 
+@pytest.mark.slow
 def test_outage_mid_run_is_finished_by_one_sync(tmp_path: Path, store: Path) -> None:
     """The server dies during the run and comes back after it ended: `gensemble sync
     RUN_DIR` sends every point, the checkpoints, the final status and the registration."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = _start_server(tmp_path / "server", port)
-    cfg = _config(tmp_path, store, "outage", {"uri": url, "end_wait_s": 1}, steps=150)
+    cfg = _config(tmp_path, store, "outage", {"uri": url, "end_wait_s": 1}, steps=80)
     env = dict(os.environ)
     train = subprocess.Popen(
         [sys.executable, "-m", "gensemble", "train", cfg],
@@ -191,7 +194,7 @@ def test_outage_mid_run_is_finished_by_one_sync(tmp_path: Path, store: Path) -> 
     deadline = time.time() + 300
     while time.time() < deadline:  # kill the server once some points went through
         found = list((tmp_path / "runs").glob("*/metrics.jsonl"))
-        if found and len(found[0].read_text().splitlines()) > 40:
+        if found and len(found[0].read_text().splitlines()) > 25:
             journal = found[0]
             break
         time.sleep(0.2)
@@ -212,19 +215,20 @@ def test_outage_mid_run_is_finished_by_one_sync(tmp_path: Path, store: Path) -> 
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run_id, "loss_G")]
-        assert sorted(steps) == list(range(1, 151)), (len(steps), steps[:3])
+        assert sorted(steps) == list(range(1, 81)), (len(steps), steps[:3])
         assert "checkpoints/last.safetensors" in {
             a.path for a in client.list_artifacts(run_id, "checkpoints")
         }
         assert client.search_model_versions("name='se_france-stylegan2'")
         proc = run_cli("sync", run_dir)  # nothing left: no duplicate
         assert proc.returncode == 0 and "0 metric points, 0 checkpoints" in proc.stdout
-        assert len(client.get_metric_history(run_id, "loss_G")) == 150
+        assert len(client.get_metric_history(run_id, "loss_G")) == 80
     finally:
         _stop(server)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.slow
 def test_ui_leaves_no_server_behind(tmp_path: Path, sig: int) -> None:
     port = _free_port()
     ui = subprocess.Popen(
@@ -232,28 +236,34 @@ def test_ui_leaves_no_server_behind(tmp_path: Path, sig: int) -> None:
          "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a group of its own: the test can clean up whatever happens
     )  # fmt: skip
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        ui.kill()
-        pytest.skip("mlflow ui did not start")
-    ui.send_signal(sig)  # to the gensemble process alone, as a service manager does
-    ui.wait(timeout=60)
-    time.sleep(1)
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-    import shutil
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.skip("mlflow ui did not start")
+        ui.send_signal(sig)  # to the gensemble process alone, as a service manager does
+        ui.wait(timeout=60)
+        time.sleep(1)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+        import shutil
 
-    if shutil.which("pgrep"):
-        left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
-        assert left.stdout.strip() == "", left.stdout
+        if shutil.which("pgrep"):
+            left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
+            assert left.stdout.strip() == "", left.stdout
+    finally:  # a skip or a failure leaves no server running after the test
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ui.pid, signal.SIGKILL)
+        ui.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_sync_killed_half_way_finishes_without_duplicates(
     tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

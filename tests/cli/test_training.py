@@ -69,6 +69,7 @@ def assert_same_weights(a: Path, b: Path, atol: float = 1e-6) -> None:
         torch.testing.assert_close(ta[k], tb[k], atol=atol, rtol=rtol, msg=k)
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_generate_and_evaluate(tmp_path: Path, store: Path) -> None:
     exp = experiment(tmp_path, store, eval_every=3, eval_samples=4, keep_best_by="swd/mean")
     cfg = yaml.safe_load(exp.read_text())
@@ -234,6 +235,7 @@ def test_pickles_and_foreign_checkpoints_are_refused(tmp_path: Path, store: Path
     )
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_the_last_good_checkpoint(tmp_path: Path, store: Path) -> None:
     exp = experiment(tmp_path, store, steps=2, checkpoint_every=1)
     assert run_cli("train", exp).returncode == 0
@@ -276,6 +278,7 @@ def test_slurm_script(tmp_path: Path, store: Path) -> None:
     assert_user_error(run_cli("slurm", exp, "--gpus", "3"), "not divisible")
 
 
+@pytest.mark.slow
 def test_evaluate_leaves_the_run_status_alone(tmp_path: Path, store: Path) -> None:
     """Evaluating a run that was killed (or is still training) must not mark it FINISHED."""
     import mlflow

@@ -53,6 +53,7 @@ def test_partner_domain_listed_with_its_distribution(partner_env: dict[str, str]
     assert rows["se_france"]["error"] is None
 
 
+@pytest.mark.slow
 def test_partner_domain_usable_in_a_run(partner_env: dict[str, str], tmp_path: Path) -> None:
     raw, store = tmp_path / "alps.nc", tmp_path / "alps.zarr"
     proc = run_cli(

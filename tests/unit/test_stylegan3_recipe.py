@@ -63,11 +63,13 @@ def test_float64_training_with_magnitude_tracking() -> None:
 def test_filters_are_exact_in_float64_on_the_triton_path() -> None:
     """The taps are kept in float64 and the 2-D kernel is built in the compute dtype, so
     Triton agrees with the reference far below float32 rounding."""
-    fu = lowpass(12, 8.0, 4.0, 64.0)
-    fd = lowpass(12, 8.0, 4.0, 64.0, radial=True)
+    # 6 taps (not the network's 12): the interpreted Triton kernel's cost grows with the
+    # product of the up- and down-filter footprints, and exactness does not depend on it
+    fu = lowpass(6, 8.0, 4.0, 64.0)
+    fd = lowpass(6, 8.0, 4.0, 64.0, radial=True)
     assert fu.dtype == fd.dtype == torch.float64
     x = torch.randn(1, 3, 10, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    kw = dict(up=2, down=2, padding=(5, 5, 5, 5), clamp=None)
+    kw = dict(up=2, down=2, padding=(3, 3, 3, 3), clamp=None)
     ref = filtered_lrelu(x, fu, fd, None, impl="reference", **kw)
     tri = filtered_lrelu(x, fu, fd, None, impl="triton", **kw)
     torch.testing.assert_close(tri, ref, atol=1e-12, rtol=1e-12)

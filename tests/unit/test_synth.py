@@ -98,3 +98,44 @@ def test_cli_synth_writes_cf_file(tmp_path) -> None:
     assert ds["u10"].shape == (2, 3, 32, 32)
     assert ds["crs"].attrs["grid_mapping_name"] == "lambert_conformal_conic"
     assert ds["t2m"].attrs["units"] == "K"
+
+
+def test_streamed_file_is_the_in_memory_ensemble_written(tmp_path) -> None:
+    """``data synth`` writes a date at a time (flat memory): the file holds exactly what
+    the in-memory ensemble written whole holds - values, attributes, encoding."""
+    import xarray as xr
+
+    from gensemble.data.cf import write_netcdf
+    from gensemble.data.synth import write_synth_ensemble
+
+    d = get_registry().get("domain", "nordic")({"ny": 24, "nx": 20})
+    whole, streamed = tmp_path / "whole.nc", tmp_path / "streamed.nc"
+    write_netcdf(synth_ensemble(d, 3, 4, seed=5, show_progress=False), whole)
+    write_synth_ensemble(d, 3, 4, streamed, seed=5, show_progress=False)
+    a, b = xr.open_dataset(whole), xr.open_dataset(streamed)
+    assert set(a.variables) == set(b.variables) and a.attrs == b.attrs
+    for name in a.variables:
+        x, y = a[name], b[name]
+        assert x.dims == y.dims and x.dtype == y.dtype and x.attrs.keys() == y.attrs.keys()
+        for key, value in x.attrs.items():  # (grid-mapping attributes may be arrays)
+            np.testing.assert_array_equal(value, y.attrs[key], err_msg=f"{name}.{key}")
+        np.testing.assert_array_equal(x.values, y.values, err_msg=name)
+        for key in ("chunksizes", "zlib", "complevel", "coordinates"):
+            assert x.encoding.get(key) == y.encoding.get(key), (name, key)
+    assert b["t2m"].encoding["chunksizes"] == (1, 4, 24, 20)  # one chunk per date
+
+
+def test_a_failed_stream_leaves_no_file(tmp_path, monkeypatch) -> None:
+    from gensemble.data import synth
+    from gensemble.data.synth import write_synth_ensemble
+
+    d = get_registry().get("domain", "se_france")({"ny": 16, "nx": 16})
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        yield from ()
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(synth, "_dates", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        write_synth_ensemble(d, 2, 3, tmp_path / "s.nc", show_progress=False)
+    assert list(tmp_path.iterdir()) == []

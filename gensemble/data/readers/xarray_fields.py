@@ -165,6 +165,7 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
             for t in range(t0, t1):
                 arrs = [b[t - t0] if b.shape[0] > 1 else b[0] for b in blocks]
                 yield _batch(t, arrs, variables)
+            del blocks, arrs  # released before the next block is read: one block at a time
 
     def _batch(t: int, arrs: list[np.ndarray], variables: list[str]) -> SampleBatch:
         block = np.stack(arrs, axis=1)  # (member, var, y, x)
@@ -190,8 +191,9 @@ def dataset_to_source(ds: xr.Dataset, path: Path) -> RawSource:
     return source
 
 
-#: bytes per variable a block read from a file may hold (more when one chunk is larger)
-BLOCK_BYTES = 64 * 2**20
+#: bytes per variable a block read from a file may hold (more when one chunk is larger):
+#: enough for reads of whole chunks at full speed, small beside a process's memory
+BLOCK_BYTES = 16 * 2**20
 
 
 def time_block(arrays: list[xr.DataArray], tdim: str | None, nt: int) -> int:

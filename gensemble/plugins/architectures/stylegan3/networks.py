@@ -68,7 +68,7 @@ class Generator3(nn.Module):
         beta = magnitude_beta if track_magnitudes else None
         for i, layer in enumerate(self.layers):
             x = layer(x, ws[:, i + 1], static, magnitude_beta=beta)
-        return x * self.output_scale
+        return (x * self.output_scale).contiguous()  # the layers may leave channels-last
 
     def set_shift(self, dx_px: float = 0.0, dy_px: float = 0.0) -> None:
         """Translate the input by (dx, dy) output pixels (the equivariance metric)."""

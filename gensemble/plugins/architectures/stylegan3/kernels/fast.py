@@ -43,7 +43,8 @@ def _pass(x: torch.Tensor, k: torch.Tensor, up: tuple[int, int], down: tuple[int
         oh = h * uy + py0 + py1 - th + 1
         z = _window(z, tw - 1 - px0, ow, th - 1 - py0, oh)
         return z[:, :, ::dy, ::dx]
-    x = F.pad(x, [px0, px1, py0, py1])
+    if any(padding):  # (constant_pad_nd copies even when it pads nothing)
+        x = F.pad(x, [px0, px1, py0, py1])
     return F.conv2d(x, weight.flip(2, 3), stride=(dy, dx), groups=c)
 
 
@@ -115,7 +116,10 @@ def filtered_lrelu_fwd(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip
     z = upfirdn2d_fast(x, fu, up=up, padding=padding, gain=ux * uy, flip=flip)
     zhw = tuple(z.shape[-2:])
     a, code = _codes(z, slope, gain, clamp, state)
-    out = upfirdn2d_fast(a, fd, down=down, flip=flip, gain=gain).contiguous()
+    # stays channels-last: the next layer's convolution takes it as it is (two copies of
+    # every layer's output saved)
+    out = upfirdn2d_fast(a, fd, down=down, flip=flip, gain=gain)
+    out = out.contiguous(memory_format=torch.channels_last)
     return out, (pack_state(code.contiguous()) if state else None), zhw
 
 

@@ -73,6 +73,13 @@ def _triton_bwd(g, state, fu, fd, x_hw, up, down, padding, gain, slope, flip):  
     return gx
 
 
+def _out_like(x: torch.Tensor, shape: tuple, impl: str) -> torch.Tensor:
+    """The output as each path lays it out: NCHW planes from Triton, channels-last from
+    the PyTorch path (whose convolutions run fastest in it on the CPU)."""
+    out = x.new_empty(shape)
+    return out if impl == "triton" else out.contiguous(memory_format=torch.channels_last)
+
+
 @torch.library.custom_op("gensemble_sg3::filtered_lrelu", mutates_args=())
 def filtered_lrelu_op(
     x: torch.Tensor, fu: torch.Tensor, fd: torch.Tensor, b: torch.Tensor,
@@ -83,7 +90,7 @@ def filtered_lrelu_op(
     if impl == "triton":
         return _triton_fwd(*args)
     out, state, _ = fast.filtered_lrelu_fwd(*args[:-2], clamp if clamp >= 0 else None, flip)
-    return out.contiguous(), state
+    return out, state
 
 
 @filtered_lrelu_op.register_fake
@@ -91,7 +98,7 @@ def _(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip, impl):  # noqa:
     geo = _geometry(x.shape[-2:], fu, fd, up, down, padding)
     n, c = x.shape[:2]
     state = x.new_empty(n, c, geo["ZH"], geo["ZWB"], dtype=torch.uint8)
-    return x.new_empty(n, c, geo["OH"], geo["OW"]), state
+    return _out_like(x, (n, c, geo["OH"], geo["OW"]), impl), state
 
 
 @torch.library.custom_op("gensemble_sg3::filtered_lrelu_infer", mutates_args=())
@@ -105,13 +112,13 @@ def filtered_lrelu_infer_op(
     if impl == "triton":
         return _triton_fwd(*args, write_state=False)[0]
     c = clamp if clamp >= 0 else None
-    return fast.filtered_lrelu_fwd(*args[:-2], c, flip, state=False)[0].contiguous()
+    return fast.filtered_lrelu_fwd(*args[:-2], c, flip, state=False)[0]
 
 
 @filtered_lrelu_infer_op.register_fake
 def _(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip, impl):  # noqa: ANN001, ANN202
     geo = _geometry(x.shape[-2:], fu, fd, up, down, padding)
-    return x.new_empty(*x.shape[:2], geo["OH"], geo["OW"])
+    return _out_like(x, (*x.shape[:2], geo["OH"], geo["OW"]), impl)
 
 
 @torch.library.custom_op("gensemble_sg3::filtered_lrelu_backward", mutates_args=())
