@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -235,5 +236,15 @@ class Grid:
             "extent_lonlat": list(self.extent_lonlat()),
             "area_km2": self.area_km2(),
             "corners_lonlat": self.corners_lonlat(),
-            "crs": self.crs.name,
+            "crs": crs_label(self.crs),
         }
+
+
+def crs_label(crs: pyproj.CRS) -> str:
+    """The CRS's name, or its PROJ string when it has none (a Lambert grid defined by its
+    parameters is named "unknown" by PROJ, which tells a reader nothing)."""
+    if crs.name and crs.name != "unknown":
+        return crs.name
+    with warnings.catch_warnings():  # PROJ warns that a PROJ string is lossy: here it is a label
+        warnings.simplefilter("ignore", UserWarning)
+        return crs.to_proj4()

@@ -16,7 +16,7 @@ import numpy as np
 
 from gensemble.core.errors import UserError, one_line
 from gensemble.core.registry import get_registry
-from gensemble.data.grid import Grid
+from gensemble.data.grid import Grid, crs_label
 from gensemble.data.readers import open_source
 from gensemble.data.regrid import PointSource, make_regridder
 from gensemble.data.variables import known_variables
@@ -32,7 +32,7 @@ def _grid_summary(grid: Any, file_crs: str | None = None) -> dict[str, Any]:
         lon0, lon1, lat0, lat1 = grid.extent_lonlat()
         return {
             "kind": "regular",
-            "crs": crs.name if crs.name and crs.name != "unknown" else crs.to_proj4(),
+            "crs": crs_label(crs),
             "epsg": crs.to_epsg(),
             "shape": list(grid.shape),
             "spacing_m": [round(v, 1) for v in grid.spacing_m()],

@@ -139,3 +139,12 @@ def test_a_failed_stream_leaves_no_file(tmp_path, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="disk gone"):
         write_synth_ensemble(d, 2, 3, tmp_path / "s.nc", show_progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lambert_grid_is_described_by_its_parameters() -> None:
+    """PROJ names a Lambert grid built from its parameters "unknown": the description
+    (store summary, data inspect) gives its PROJ string instead."""
+    crs = get_registry().get("domain", "nordic")({"ny": 8, "nx": 8}).grid().describe()["crs"]
+    assert "+proj=lcc" in crs and "unknown" not in crs
+    latlon = get_registry().get("domain", "se_france")({"ny": 8, "nx": 8}).grid().describe()
+    assert latlon["crs"] == "WGS 84"
