@@ -57,8 +57,7 @@ def synth(
 ) -> None:
     """Write a synthetic ensemble (CF netCDF) on a domain's grid, or with --system a
     forecast system whose law is known (members, truth, store and description)."""
-    from gensemble.data.cf import write_netcdf
-    from gensemble.data.synth import synth_ensemble, write_synth_ensemble
+    from gensemble.data.synth import write_synth_ensemble
 
     if system is not None:
         from gensemble.data.system_files import write_system
@@ -85,12 +84,7 @@ def synth(
         lon, lat = dom.grid().lonlat()
         if not ev.mask(lon, lat).any():
             raise UserError(f"event {event}: its region has no point of this {dom.name} grid")
-    if ev is None:  # written a date at a time: memory is one date, whatever -n
-        write_synth_ensemble(dom, dates, members, out, seed=seed, spread=spread)
-    else:  # one forecast over the event's window, the extreme injected into all of it
-        ds = synth_ensemble(dom, dates, members, seed=seed, spread=spread, event=ev)
-        dates = ds.sizes["time"]
-        write_netcdf(ds, out)
+    dates = write_synth_ensemble(dom, dates, members, out, seed=seed, spread=spread, event=ev)
     typer.echo(
         f"wrote {out}: {dates} dates x {members} members = {dates * members} samples "
         f"on {dom.name} {dom.grid().shape}"

@@ -25,16 +25,8 @@ class StreamingStats:
         self.min = np.full(full, np.inf)
         self.max = np.full(full, -np.inf)
 
-    #: samples merged at a time: the float64 temporaries of a merge are a few times the
-    #: slice, so a reader's large blocks (tens of MB of float32) do not multiply memory
-    SLICE = 8
-
     def update(self, batch: np.ndarray) -> None:
         """Merge a batch (n, variable, y, x); NaNs are skipped."""
-        for i in range(0, len(batch), self.SLICE):
-            self._merge(batch[i : i + self.SLICE])
-
-    def _merge(self, batch: np.ndarray) -> None:
         x = np.asarray(batch, np.float64)
         valid = np.isfinite(x)
         n_b = valid.sum(axis=0).astype(np.float64)

@@ -37,7 +37,7 @@ import xarray as xr
 from gensemble.api.plugins import DomainPlugin
 from gensemble.core.errors import UserError
 from gensemble.core.progress import progress
-from gensemble.data.cf import SYNTHETIC_ATTR, TimeStepWriter, to_cf_dataset
+from gensemble.data.cf import SYNTHETIC_ATTR, TimeStepWriter, to_cf_dataset, write_netcdf
 from gensemble.data.grid import Grid
 
 LOG = logging.getLogger(__name__)
@@ -279,11 +279,19 @@ def write_synth_ensemble(
     seed: int = 0,
     spread: float = 0.35,
     show_progress: bool = True,
-) -> None:
-    """The same ensemble as :func:`synth_ensemble` written to CF netCDF a date at a time:
-    peak memory is one date, whatever ``n_dates``."""
+    event: Any = None,
+) -> int:
+    """The ensemble of :func:`synth_ensemble` written to CF netCDF; the number of dates.
+
+    Written a date at a time (peak memory one date, whatever ``n_dates``); with ``event``
+    the forecast over its window is made whole, the extreme being injected across it."""
+    if event is not None:
+        ds = synth_ensemble(domain, n_dates, n_members, seed, spread, show_progress, event)
+        write_netcdf(ds, path)
+        return ds.sizes["time"]
     plan, steps = synth_steps(domain, n_dates, n_members, seed, spread, show_progress)
     skeleton = _skeleton(domain, plan, {}, plan.valid, plan.ref)
     with TimeStepWriter(path, skeleton, plan.names) as writer:
         for d, fields in enumerate(steps):
             writer.write(d, fields)
+    return n_dates
