@@ -24,6 +24,12 @@ from gensemble.api.capabilities import (
     capabilities_of,
     require,
 )
+from gensemble.api.conditional import (
+    ConditionalSampling,
+    ConditionSpec,
+    ForecastBatch,
+    check_condition,
+)
 from gensemble.api.events import Event, Threshold, box
 from gensemble.api.hooks import hookimpl
 from gensemble.api.metric_checks import DegenerateMetricWarning
@@ -105,6 +111,10 @@ __all__ = [
     "BatchRandom",
     "ChannelLayer",
     "CheckpointError",
+    "ConditionSpec",
+    "ConditionalSampling",
+    "ForecastBatch",
+    "check_condition",
     "ConfigError",
     "CropOptions",
     "CroppedGridDomain",

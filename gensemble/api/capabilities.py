@@ -10,6 +10,8 @@
   (the truncation trick of style-based GANs).
 * :class:`InputTransform`: the generator's input can be translated (equivariance metric).
 * :class:`StaticConditioned`: the model takes the domain's static fields.
+* :class:`ConditionalSampling`: the model draws members of one forecast given K seed
+  members of it (:mod:`gensemble.api.conditional` holds the contract and its batches).
 
 Code that needs a capability calls ``require(model, LatentAccess, "enrichment")`` and a
 model without it is refused in one line naming the architecture and the purpose.
@@ -175,12 +177,15 @@ class StaticConditioned(ABC):
         """The store's static fields (name -> (H, W) array)."""
 
 
+from gensemble.api.conditional import ConditionalSampling  # noqa: E402
+
 _NAMES: dict[type, str] = {
     Transferable: "transfer",
     LatentAccess: "latent access",
     Truncatable: "truncation",
     InputTransform: "input transform",
     StaticConditioned: "static conditioning",
+    ConditionalSampling: "conditional sampling",
 }
 
 

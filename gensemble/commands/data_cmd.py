@@ -67,7 +67,7 @@ def synth(
         files = write_system(system, dom, math.ceil(n / members), members, seed, out)
         typer.echo(
             f"wrote {files.folder}: {files.dates} dates x {files.n_members} members "
-            f"(members.nc, members.zarr), their truth (truth.nc) and system.json"
+            f"(members.nc; members.zarr with the truth), their truth (truth.nc) and system.json"
         )
         return
     if domain is None:
@@ -101,12 +101,18 @@ def prepare(
     compression: str = typer.Option("none", help="none (fastest loading), zstd or lz4"),
     overwrite: bool = typer.Option(False, help="replace an existing store"),
     opt: list[str] = typer.Option([], "--opt", help=OPT_HELP),
+    truth: list[Path] = typer.Option(
+        [],
+        "--truth",
+        help="verifying truth file (analysis, gridded obs), one field per "
+        "valid time (repeatable): for generative post-processing",
+    ),
 ) -> None:
     """Regrid raw files onto a domain and write a training store with statistics."""
     from gensemble.data.prepare import prepare_store
 
     store = prepare_store(
-        domain_from_cli(domain, opt), sources, out, fmt, method, compression, overwrite
+        domain_from_cli(domain, opt), sources, out, fmt, method, compression, overwrite, truth
     )
     q = (
         "clean"
@@ -114,6 +120,8 @@ def prepare(
         else "has NaN/out-of-range values (see warning)"
     )
     typer.echo(f"wrote {out}: {store.n_samples} samples, {store.shape}, {q}")
+    if store.has_truth:
+        typer.echo(f"truth: {store.summary()['truth']}")
 
 
 @data_app.command("inspect")
@@ -149,6 +157,7 @@ def inspect(
         f"lat {g['extent_lonlat'][2]:.2f}..{g['extent_lonlat'][3]:.2f}, "
         f"area {g['area_km2']:.0f} km2; static: {summary['static']}"
     )
+    con.print(f"verifying truth: {summary['truth']}")
     sample = st.read(slice(0, min(st.n_samples, 256)))
     table = Table(
         title="variables (physical units over the first 256 samples; stats on transformed values)"

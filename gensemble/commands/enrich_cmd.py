@@ -20,6 +20,14 @@ def enrich(
     date: str = typer.Option(None, "--date", help="with --data: forecast reference time"),
     lead: float = typer.Option(None, "--lead", help="with --data: lead time (hours)"),
     n: int = typer.Option(120, "-n", min=1, help="output members per forecast"),
+    method: str = typer.Option(
+        "inversion",
+        help="inversion (invert every member, perturb its latent code) or conditional "
+        "(a conditional model draws all N from K seed members; no inversion)",
+    ),
+    seeds: int = typer.Option(
+        None, min=1, help="conditional: seed members K (default: the model's)"
+    ),
     out: Path = typer.Option(..., "--out", help="output CF netCDF (.nc)"),
     hybrid: bool = typer.Option(False, help="keep the input members among the N"),
     calibration: str = typer.Option(None, help="calibration file or run id (a, b)"),
@@ -45,7 +53,8 @@ def enrich(
     experiment_name: str = typer.Option("gensemble", "--experiment"),
     which: str = typer.Option("last", help="last or best checkpoint of a run"),
 ) -> None:
-    """Enlarge a real forecast ensemble: invert its members, perturb, write N members."""
+    """Enlarge a real forecast ensemble: invert its members and perturb them, or draw
+    the members from K seeds with a conditional model; write N members."""
     from gensemble.core.progress import work_bar
     from gensemble.enrichment.invert import InversionConfig
     from gensemble.enrichment.job import EnrichJob, ModelSource, holdout_scores, run_enrich
@@ -54,7 +63,9 @@ def enrich(
         raise UserError("give the input ensemble with --members FILE or --data STORE")
     if data is not None and (date is None or lead is None):
         raise UserError("--data needs --date (forecast reference time) and --lead (hours)")
-    with settings_errors(date="--date", holdout="--holdout", calibration="--calibration"):
+    with settings_errors(
+        date="--date", holdout="--holdout", calibration="--calibration", n="-n", seeds="--seeds"
+    ):
         job = EnrichJob(
             model=ModelSource(source, which, uri, experiment_name, device),
             out=out,
@@ -76,12 +87,20 @@ def enrich(
             holdout=holdout,
             compile=compile_,
             strict=strict,
+            method=method,
+            seeds=seeds,
         )
-        with work_bar("invert") as (on_start, on_step):
+        with work_bar("invert" if method == "inversion" else "sample") as (on_start, on_step):
             result = run_enrich(job, on_step=on_step, on_start=on_start)
-    detail = ", ".join(f"{v} {e:.3g}" for v, e in zip(result.variables, result.rmse, strict=True))
     typer.echo(f"wrote {result.path}: {len(result.cases)} forecast(s) x {n} members")
-    typer.echo(f"reconstruction RMSE (mean over members): {detail}")
+    if method == "conditional":
+        typer.echo(f"drawn from {result.provenance['seeds_k']} seed members per forecast: "
+                   f"{result.provenance['seed_members']}")  # fmt: skip
+    else:
+        detail = ", ".join(
+            f"{v} {e:.3g}" for v, e in zip(result.variables, result.rmse, strict=True)
+        )
+        typer.echo(f"reconstruction RMSE (mean over members): {detail}")
     if holdout:
         _print_holdout(holdout_scores(result), holdout)
 

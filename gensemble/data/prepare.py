@@ -57,6 +57,43 @@ def _regridder_for(src: RawSource, domain: DomainPlugin, method: str) -> Regridd
     return rg
 
 
+def _open_all(paths: list[Path], fmt: str, names: list[str], domain: DomainPlugin) -> list:
+    opened = [open_source(Path(p), fmt) for p in paths]
+    for src in opened:
+        missing = [n for n in names if n not in src.variables]
+        if missing:
+            raise UserError(
+                f"{src.path}: lacks {', '.join(missing)} needed by domain "
+                f"{domain.name} (file has {', '.join(src.variables)})"
+            )
+    return opened
+
+
+def _write_truth(
+    writer: StoreWriter, truths: list, regridders: list, names: list[str], variables: list
+) -> QualityReport:
+    """The truth files' fields, one per valid time (a valid time twice is refused: which
+    of the two verifies would be arbitrary)."""
+    total = sum(s.n_samples for s in truths)
+    writer.create_truth(total)
+    quality, start, seen = QualityReport(), 0, set()
+    for src, rg in zip(truths, regridders, strict=True):
+        for batch in src.batches(names):
+            times = np.asarray(batch.time).astype("datetime64[s]")
+            for t in times.astype("int64").tolist():
+                if t in seen:
+                    raise UserError(
+                        f"{src.path}: the truth holds valid time {np.datetime64(t, 's')} twice "
+                        "(one truth field per valid time; keep one member of an analysis)"
+                    )
+                seen.add(t)
+            block = (rg(batch.fields) if rg is not None else batch.fields).astype(np.float32)
+            quality.check(block, start, variables)
+            writer.write_truth(start, block, times)
+            start += block.shape[0]
+    return quality
+
+
 def prepare_store(
     domain: DomainPlugin,
     sources: list[Path],
@@ -65,20 +102,18 @@ def prepare_store(
     method: str = "bilinear",
     compression: str = "none",
     overwrite: bool = False,
+    truth: list[Path] | None = None,
 ) -> Store:
+    """``truth``: files of the verifying truth (an analysis, gridded observations), one
+    field per valid time, regridded like the members and stored beside them."""
     if out.exists() and not overwrite:
         raise UserError(f"{out} exists and replacing it was not asked for", "overwrite")
     variables = domain.variables()
     names = [v.name for v in variables]
-    opened = [open_source(Path(p), fmt) for p in sources]
-    for src in opened:
-        missing = [n for n in names if n not in src.variables]
-        if missing:
-            raise UserError(
-                f"{src.path}: lacks {', '.join(missing)} needed by domain "
-                f"{domain.name} (file has {', '.join(src.variables)})"
-            )
+    opened = _open_all(sources, fmt, names, domain)
+    truths = _open_all(truth or [], fmt, names, domain)
     regridders = [_regridder_for(s, domain, method) for s in opened]
+    truth_regridders = [_regridder_for(s, domain, method) for s in truths]
     total = sum(s.n_samples for s in opened)
     if out.exists():
         shutil.rmtree(out)
@@ -114,12 +149,17 @@ def prepare_store(
                 static = {"orog": rg(field) if rg is not None else field}
                 break
     writer.write_static(static)
+    truth_quality = (
+        _write_truth(writer, truths, truth_regridders, names, variables) if truths else None
+    )
     writer.finish(
         stats.global_(),
         stats.pixel(),
         quality,
         [str(s.path) for s in opened],
         synthetic=any(s.synthetic for s in opened),
+        truth_sources=[str(s.path) for s in truths],
+        truth_quality=truth_quality,
     )
     if not quality.clean:
         LOG.warning(

@@ -8,6 +8,8 @@ Layout::
     member      (sample)
     x, y        native grid coordinates;  lat, lon (y, x)
     static_<name> (y, x) static fields (orography)
+    truth_fields (truth, variable, y, x), truth_time (truth)   optional: the verifying
+                  truth (analysis, gridded observations) of valid times, one chunk each
     stats_{global,pixel}_{mean,std,min,max}  normalisation statistics (transformed values)
 
 Attributes carry the domain, its options, the grid (CRS WKT and geometry), the variables
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,72 +28,15 @@ import numpy as np
 import zarr
 
 from gensemble.core.errors import UserError
+from gensemble.data.compression import compressors
 from gensemble.data.grid import Grid
 from gensemble.data.normalize import Normalizer
+from gensemble.data.quality import QualityReport
 from gensemble.data.variables import Variable, get_variable
 
 LOG = logging.getLogger(__name__)
 
 STORE_VERSION = 1
-COMPRESSIONS = ("none", "zstd", "lz4")
-
-
-def _compressors(name: str) -> Any:
-    if name == "none":
-        return None
-    from zarr.codecs import BloscCodec, ZstdCodec
-
-    if name == "zstd":
-        return ZstdCodec(level=1)
-    if name == "lz4":
-        return BloscCodec(cname="lz4", clevel=3, shuffle="shuffle")
-    raise UserError(f"unknown compression {name!r} (available: {', '.join(COMPRESSIONS)})")
-
-
-@dataclass
-class QualityReport:
-    """NaNs and out-of-range values found while preparing, with their first positions."""
-
-    nan_count: dict[str, int] = field(default_factory=dict)
-    out_of_range: dict[str, int] = field(default_factory=dict)
-    first_positions: list[str] = field(default_factory=list)
-
-    def check(self, block: np.ndarray, start: int, variables: list[Variable]) -> None:
-        for i, var in enumerate(variables):
-            a = block[:, i]
-            nan = ~np.isfinite(a)
-            lo, hi = var.valid_range
-            bad = ~nan & ((a < lo) | (a > hi))
-            for kind, mask, tally in (
-                ("NaN", nan, self.nan_count),
-                ("out of range", bad, self.out_of_range),
-            ):
-                n = int(mask.sum())
-                if n:
-                    tally[var.name] = tally.get(var.name, 0) + n
-                    if len(self.first_positions) < 10:
-                        s, y, x = (int(v[0]) for v in np.nonzero(mask))
-                        self.first_positions.append(
-                            f"{var.name} {kind} at sample {start + s}, y={y}, x={x}"
-                        )
-
-    @property
-    def clean(self) -> bool:
-        return not self.nan_count and not self.out_of_range
-
-    def summary(self) -> str:
-        if self.clean:
-            return "no NaNs, all values in range"
-        parts = [f"NaN {k}: {v}" for k, v in self.nan_count.items()]
-        parts += [f"out of range {k}: {v}" for k, v in self.out_of_range.items()]
-        return "; ".join(parts) + " (first: " + "; ".join(self.first_positions[:3]) + ")"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "nan_count": self.nan_count,
-            "out_of_range": self.out_of_range,
-            "first_positions": self.first_positions,
-        }
 
 
 class StoreWriter:
@@ -116,7 +60,7 @@ class StoreWriter:
             shape=(n_samples, c, ny, nx),
             chunks=(1, c, ny, nx),
             dtype="float32",
-            compressors=_compressors(compression),
+            compressors=compressors(compression),
             fill_value=np.nan,
             dimension_names=["sample", "variable", "y", "x"],
         )
@@ -171,6 +115,26 @@ class StoreWriter:
         self.lead[start:end] = lead
         self.member[start:end] = member
 
+    def create_truth(self, n_truth: int) -> None:
+        """Room for ``n_truth`` truth fields (one per valid time), written block by block
+        with :meth:`write_truth`; never part of the members' statistics."""
+        c, ny, nx = self.fields.shape[1:]
+        self.truth_fields = self.root.create_array(
+            "truth_fields", shape=(n_truth, c, ny, nx), chunks=(1, c, ny, nx), dtype="float32",
+            compressors=self.fields.compressors or None, fill_value=np.nan,
+            dimension_names=["truth", "variable", "y", "x"],
+        )  # fmt: skip
+        self.truth_time = self.root.create_array(
+            "truth_time", shape=(n_truth,), dtype="int64", dimension_names=["truth"],
+            fill_value=0,
+            attributes={"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian"},
+        )  # fmt: skip
+
+    def write_truth(self, start: int, block: np.ndarray, time: np.ndarray) -> None:
+        end = start + block.shape[0]
+        self.truth_fields[start:end] = block
+        self.truth_time[start:end] = np.asarray(time).astype("datetime64[s]").astype("int64")
+
     def write_static(self, static: dict[str, np.ndarray]) -> None:
         for name, arr in static.items():
             self.root.create_array(
@@ -184,7 +148,13 @@ class StoreWriter:
         quality: QualityReport,
         sources: list[str],
         synthetic: bool = False,
+        truth_sources: list[str] | None = None,
+        truth_quality: QualityReport | None = None,
     ) -> None:
+        if truth_sources:
+            self.root.attrs.update({"truth_sources": truth_sources})
+        if truth_quality is not None:
+            self.root.attrs.update({"truth_quality": truth_quality.to_json()})
         for key in ("mean", "std", "min", "max"):
             self.root.create_array(
                 f"stats_global_{key}",
@@ -290,6 +260,32 @@ class Store:
     def times(self) -> np.ndarray:
         return np.asarray(self.root["time"][:]).astype("datetime64[s]")
 
+    @property
+    def has_truth(self) -> bool:
+        """Whether the store carries a verifying truth (for some valid times)."""
+        return "truth_fields" in self.root.array_keys()
+
+    def truth_times(self) -> np.ndarray:
+        """The valid times the truth fields are of (empty without a truth)."""
+        if not self.has_truth:
+            return np.array([], dtype="datetime64[s]")
+        return np.asarray(self.root["truth_time"][:]).astype("datetime64[s]")
+
+    def truth_rows_of(self, valid: np.ndarray) -> np.ndarray:
+        """For each valid time, the row of its truth field, -1 where there is none."""
+        from gensemble.data.forecasts import truth_rows
+
+        return truth_rows(self.truth_times(), valid)
+
+    def read_truth(self, rows: np.ndarray) -> np.ndarray:
+        """Truth fields (n, variable, y, x) in physical units; rows in any order."""
+        idx = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(idx, kind="stable")
+        data = self.root["truth_fields"].get_orthogonal_selection((idx[order],))
+        out = np.empty_like(data)
+        out[order] = data
+        return np.asarray(out)
+
     def members(self) -> np.ndarray:
         return np.asarray(self.root["member"][:])
 
@@ -372,7 +368,15 @@ class Store:
             "members": sorted({int(m) for m in self.members()}),
             "time_range": [str(self.times().min()), str(self.times().max())],
             "static": sorted(self.static()),
+            "truth": self._truth_summary(),
         }
+
+    def _truth_summary(self) -> str:
+        from gensemble.data.forecasts import ForecastIndex
+
+        if not self.has_truth:
+            return "none"
+        return f"{len(self.truth_times())} fields; " + ForecastIndex.of(self).truth_summary()
 
 
 def check_store_matches(

@@ -5,7 +5,8 @@ the members, and the system's description (``gensemble data synth --system NAME`
   24 h lead time), marked synthetic;
 * ``truth.nc``: (time, member=1, y, x), the truth of each date, marked synthetic and
   ``gensemble_truth = 1`` - never a member, never to be inverted;
-* ``members.zarr``: the prepared store of the members (what a generator trains on);
+* ``members.zarr``: the prepared store of the members (what a generator trains on),
+  with the truth of each date beside them (what generative post-processing trains on);
 * ``system.json``: name, seed and law, enough to redraw any date's state, members, truth
   or an oracle ensemble (:mod:`gensemble.data.synth_system`).
 """
@@ -92,5 +93,5 @@ def write_system(
         write_netcdf(ds, path)
     with atomic_path(files.description) as tmp:
         Path(tmp).write_text(json.dumps(info, indent=1))
-    prepare_store(domain, [files.members], files.store, overwrite=True)
+    prepare_store(domain, [files.members], files.store, overwrite=True, truth=[files.truth])
     return files

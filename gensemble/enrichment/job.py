@@ -71,6 +71,10 @@ class EnrichJob:
     compile: bool = False
     #: refuse (instead of warn) when the calibration was made with other inversion settings
     strict: bool = False
+    #: ``inversion`` (invert, perturb, synthesise) or ``conditional`` (K seeds -> N members)
+    method: str = "inversion"
+    #: conditional: seed members K (default: the model's)
+    seeds: int | None = None
 
 
 @dataclass
@@ -154,17 +158,17 @@ def run_enrich(
         raise UserError("give the input ensemble as a file or as a store, not both or neither")
     if job.store is not None and (job.date is None or job.lead is None):
         raise UserError("a store needs a forecast reference time and a lead time", "date")
+    if job.method not in ("inversion", "conditional"):
+        raise UserError(f"unknown enrichment method {job.method!r} (inversion or conditional)")
+    if job.method == "conditional":
+        return _run_conditional(job, on_step, on_start)
     cfg = perturbation(job)
     enricher, path = job.model.load()
     loaded = enricher.loaded
     if job.compile:  # inversion differentiates once through synthesis: compilable
         mode = "reduce-overhead" if str(job.model.device).startswith("cuda") else None
         loaded.model.compile_networks(mode=mode, training=False)
-    if job.members is not None:
-        cases = read_file(job.members, loaded.variables, loaded.grid)
-    else:
-        shape = tuple(loaded.meta.shape)
-        cases = read_store(job.store, loaded.variables, shape, job.date, job.lead)
+    cases = _read_cases(job, loaded)
     held = hold_out(cases, job.holdout)
     if on_start is not None:
         on_start(job.inversion.steps * sum(c.members.shape[0] for c in cases))
@@ -174,6 +178,7 @@ def run_enrich(
     ]
     plan = enricher.plan(cfg)
     provenance = {
+        "method": "inversion",
         "checkpoint": str(path),
         "checkpoint_sha256": sha256(path),
         "run_id": str(loaded.meta.run_id),
@@ -185,6 +190,50 @@ def run_enrich(
         "seed": job.seed,
         "inversion": job.inversion.model_dump(mode="json"),
         "inversion_steps_run": [o.inversion.steps for o in outputs],
+        "hybrid": int(job.hybrid),
+    }
+    written = write_forecast(
+        job.out, loaded.grid, loaded.meta.domain.name, loaded.variables, cases, outputs, provenance
+    )
+    return EnrichJobResult(written, list(loaded.variables), cases, outputs, held, provenance)
+
+
+def _read_cases(job: EnrichJob, loaded: Any) -> list[ForecastCase]:
+    if job.members is not None:
+        return read_file(job.members, loaded.variables, loaded.grid)
+    shape = tuple(loaded.meta.shape)
+    return read_store(job.store, loaded.variables, shape, job.date, job.lead)  # type: ignore[arg-type]
+
+
+def _run_conditional(job: EnrichJob, on_step: Any = None, on_start: Any = None) -> EnrichJobResult:
+    """Every case drawn from K of its members by a conditional model; ``on_start`` is
+    told the members to draw, ``on_step`` each forecast's once drawn."""
+    from gensemble.enrichment.conditional import ConditionalEnricher
+
+    loaded, path = job.model.resolve()
+    enricher = ConditionalEnricher(loaded, job.model.device, job.seeds)
+    cases = _read_cases(job, loaded)
+    held = hold_out(cases, job.holdout)
+    if on_start is not None:
+        on_start(job.n * len(cases))
+    outputs = []
+    for c in cases:
+        outputs.append(enricher.enrich(c.members, job.n, job.hybrid, job.seed))
+        if on_step is not None:
+            on_step(job.n)
+    provenance = {
+        "method": "conditional",
+        "checkpoint": str(path),
+        "checkpoint_sha256": sha256(path),
+        "run_id": str(loaded.meta.run_id),
+        "training_step": int(loaded.meta.step),
+        "architecture": loaded.meta.architecture.name,
+        "seeds_k": enricher.k,
+        "seed_members": [
+            c.member_ids[o.seeds].tolist() for c, o in zip(cases, outputs, strict=True)
+        ],
+        "truth_fraction": float(enricher.model.condition_spec().truth_fraction),
+        "seed": job.seed,
         "hybrid": int(job.hybrid),
     }
     written = write_forecast(

@@ -41,9 +41,13 @@ class EnrichedForecast:
     source: np.ndarray
     #: (N,) 1 for a generated member, 0 for an input kept (hybrid)
     generated: np.ndarray
-    #: (M, C) RMSE of each inverted input member, physical units per variable
+    #: (M, C) RMSE of each inverted input member, physical units per variable (NaN
+    #: where nothing was inverted: conditional sampling)
     rmse: np.ndarray
-    inversion: InversionResult
+    #: the inversion (None for conditional sampling)
+    inversion: InversionResult | None
+    #: the input members the condition was made of (conditional sampling only)
+    seeds: np.ndarray | None = None
 
     @property
     def generated_fields(self) -> np.ndarray:

@@ -64,10 +64,23 @@ class Splits(Strict):
 
 
 class Method(Strict):
-    """One enrichment variant: its inversion noise, how perturbations are drawn, and the
-    calibration objective its (a, b) are fitted by."""
+    """One enrichment variant.
+
+    ``kind: inversion`` (the default): its inversion noise, how perturbations are drawn,
+    and the calibration objective its (a, b) are fitted by.  ``kind: conditional``: a
+    conditional generator (``conditional_model``, with this method's ``truth_fraction``:
+    0 emulates the ensemble, > 0 post-processes against the truth) trained on the train
+    dates draws the N members from K of the M inputs; nothing is inverted or calibrated.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: Literal["inversion", "conditional"] = "inversion"
+    truth_fraction: float = Field(
+        0.0, ge=0, le=1, description="conditional: share of training targets that are the truth"
+    )
+    ref: str | None = Field(
+        None, description="conditional: an existing conditional run or checkpoint to use"
+    )
     noise: Literal["const", "fixed", "random", "optimize"] = "random"
     sampling: Literal["ensemble", "per_row"] = "ensemble"
     objective: Literal["crps", "reference", "truth", "none"] = "crps"
@@ -105,6 +118,18 @@ class ModelSpec(Strict):
     )
 
 
+def _conditional_architecture() -> dict[str, Any]:
+    options = {**ModelSpec().architecture["options"], "seeds": 2, "condition_channels": 64}
+    return {"name": "stylegan2_cond", "options": options}
+
+
+class ConditionalModelSpec(ModelSpec):
+    """The conditional methods' generator: by default the study's network as a
+    conditional StyleGAN2 with 2 seeds."""
+
+    architecture: dict[str, Any] = Field(default_factory=_conditional_architecture)
+
+
 class StudyConfig(Strict):
     name: str = Field("reference", pattern=r"^[A-Za-z0-9_.\-]+$")
     system: SystemSource | None = None
@@ -114,6 +139,11 @@ class StudyConfig(Strict):
     n: int = Field(120, ge=3, description="members N of every enlarged ensemble")
     methods: list[Method] = Field(default_factory=lambda: list(REFERENCE_METHODS))
     model: ModelSpec = Field(default_factory=ModelSpec)
+    conditional_model: ConditionalModelSpec = Field(
+        default_factory=ConditionalModelSpec,
+        description="the conditional methods' generator (each trained with its method's "
+        "truth_fraction); ref: an existing conditional run or checkpoint",
+    )
     inversion: InversionConfig = Field(default_factory=lambda: InversionConfig(steps=200))
     calibration: CalibrationConfig = Field(
         default_factory=lambda: CalibrationConfig(n=32, evals=20)
@@ -136,6 +166,10 @@ class StudyConfig(Strict):
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names):
             raise ValueError(f"method names repeat: {names}")
+        for m in self.methods:
+            if m.kind == "inversion" and (m.truth_fraction or m.ref):
+                raise ValueError(f"method {m.name}: truth_fraction and ref are for conditional "
+                                 "methods")  # fmt: skip
         if self.n <= self.inputs:
             raise ValueError(f"n ({self.n}) must exceed the inputs ({self.inputs})")
         if self.system is not None and self.system.members < self.inputs:

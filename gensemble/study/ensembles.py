@@ -2,7 +2,8 @@
 
 * ``raw-k``: the first k input members (k = 1, 2, 4 ... M): the size curve;
 * each enrichment method: its M inputs inverted, perturbed with its calibrated (a, b), N
-  generated; ``METHOD:hybrid``: the M inputs plus N - M generated;
+  generated - or, for a conditional method, N drawn from K seeds among the M inputs;
+  ``METHOD:hybrid``: the M inputs plus N - M generated;
 * ``resample``: the control that isolates the generator - ensemble-space Gaussian
   resampling of the *fields* (normalised), x_j = a mean + (1 - a) x_k(j) + b sum_n xi_jn
   (x_n - mean) / sqrt(M - 1), with (a, b) calibrated by the same objective and no
@@ -99,6 +100,8 @@ class Variant:
     method: Method
     inversion: InversionConfig
     perturb: PerturbConfig
+    #: a conditional method's enricher (None: invert and perturb)
+    conditional: Any = None
 
     @property
     def inversion_key(self) -> str:
@@ -134,6 +137,19 @@ class EnsembleMaker:
             out += [f"oracle-{k}" for k in raw_sizes(self.inputs)] + [f"oracle-{self.n}"]
         return out
 
+    def _conditional(self, v: Variant, x: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        """N members drawn from K seeds of the M inputs; hybrid: the M inputs and N - M
+        drawn from the same seeds."""
+        from gensemble.enrichment.conditional import choose_seeds
+
+        ce, m = v.conditional, x.shape[0]
+        seeds = x[choose_seeds(m, ce.k, seed)]
+        out = {v.method.name: ce.generate(seeds, self.n, seed + 1)}
+        if v.method.hybrid:
+            gen = ce.generate(seeds, self.n - m, seed + 2)
+            out[f"{v.method.name}:hybrid"] = np.concatenate([x, gen]).astype(np.float32)
+        return out
+
     def make(
         self, members: np.ndarray, case: int, oracle: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
@@ -144,6 +160,9 @@ class EnsembleMaker:
         seed = self.seed + 7919 * case
         inversions: dict[str, tuple[InversionResult, np.ndarray]] = {}
         for v in self.variants:
+            if v.conditional is not None:
+                out.update(self._conditional(v, x, seed))
+                continue
             key = v.inversion_key
             if key not in inversions:  # methods that invert alike share it and its RMSE
                 icfg = v.inversion.model_copy(update={"seed": seed})

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gensemble.core.errors import UserError
 from gensemble.study.bootstrap import CaseTable, StudyScores, bootstrap
 from gensemble.study.config import StudyConfig
 from gensemble.study.ensembles import EnsembleMaker, FieldCalibration, Variant
@@ -92,6 +93,8 @@ class StudyResult:
     reconstruction: dict[str, dict[str, float]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: conditional method -> its generator's checkpoint and run
+    conditional_generators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:
@@ -102,14 +105,15 @@ class StudyResult:
         return f"oracle-{self.config.n}" if self.source.get("system") else None
 
 
-def _variants(cfg: StudyConfig) -> list[Variant]:
+def _variants(cfg: StudyConfig, conditional: dict[str, Any]) -> list[Variant]:
+    """Every method resolved; ``conditional``: method name -> its conditional enricher."""
     from gensemble.enrichment.perturb import PerturbConfig
 
     out = []
     for m in cfg.methods:
         inv = cfg.inversion.model_copy(update={"noise": m.noise})
         pert = PerturbConfig(levels=cfg.levels, sampling=m.sampling, seed=cfg.seed)
-        out.append(Variant(m, inv, pert))
+        out.append(Variant(m, inv, pert, conditional.get(m.name)))
     return out
 
 
@@ -121,6 +125,10 @@ def _calibrate(
 
     fitted, out = [], []
     for v in variants:
+        if v.conditional is not None:  # drawn from seeds: nothing to calibrate
+            out.append(v)
+            fitted.append(Fitted(v.method.name, "none (conditional)", None, None))
+            continue
         if v.method.objective == "none":
             out.append(v)
             fitted.append(Fitted(v.method.name, "none", v.perturb.a, v.perturb.b))
@@ -142,7 +150,9 @@ def _calibrate_control(
 ) -> Fitted:
     from gensemble.enrichment.calibrate import calibrate
 
-    objectives = [m.objective for m in cfg.methods if m.objective != "none"]
+    objectives = [
+        m.objective for m in cfg.methods if m.objective != "none" and m.kind == "inversion"
+    ]
     objective = objectives[0] if objectives else "crps"
     ccfg = cfg.calibration.model_copy(update={"objective": objective})
     record = calibrate(FieldCalibration(normalise, forecasts, ccfg, truths))
@@ -154,6 +164,7 @@ def run_study(cfg: StudyConfig, say: Callable[[str], None] = LOG.info) -> StudyR
     """The whole study; the caller writes and logs what it returns."""
     import torch
 
+    from gensemble.enrichment.conditional import ConditionalEnricher
     from gensemble.enrichment.pipeline import Enricher
     from gensemble.events.resampling import blocks_of
     from gensemble.inference.loaded import LoadedModel
@@ -165,11 +176,26 @@ def run_study(cfg: StudyConfig, say: Callable[[str], None] = LOG.info) -> StudyR
     refs = source.references()
     split = split_dates(cfg.splits, refs, _valid_spans(source, refs))
     notes: list[str] = []
-    checkpoint, gen_run = _generator(cfg, source, refs, split, out, say, notes)
+    _check_conditional(cfg, source)
+    trainer = _Generators(cfg, source, refs, split, out, say, notes)
+    checkpoint, gen_run = trainer.get(cfg.model, "generator")
+    conditional, cond_runs = {}, {}
+    for m in (m for m in cfg.methods if m.kind == "conditional"):
+        spec = _conditional_spec(cfg, m)
+        path, run = trainer.get(spec, f"generator-{m.name}")
+        cond_loaded = LoadedModel(path)
+        check_variables(source, list(cond_loaded.variables), tuple(cond_loaded.meta.shape))
+        conditional[m.name] = ConditionalEnricher(cond_loaded, cfg.device)
+        cond_runs[m.name] = {"checkpoint": str(path), "run": run,
+                             "truth_fraction": m.truth_fraction}  # fmt: skip
     timings["generator_s"] = time.perf_counter() - t0
     loaded = LoadedModel(checkpoint)
     variables = list(loaded.variables)
     check_variables(source, variables, tuple(loaded.meta.shape))
+    for name, ce in conditional.items():
+        if list(ce.loaded.variables) != variables:
+            raise UserError(f"method {name}: its generator makes {ce.loaded.variables}, "
+                            f"the study's {variables}")  # fmt: skip
     torch.manual_seed(cfg.seed)
     enricher = SharedInversions(Enricher(loaded, cfg.device))
 
@@ -183,7 +209,9 @@ def run_study(cfg: StudyConfig, say: Callable[[str], None] = LOG.info) -> StudyR
     forecasts = [c.members[: cfg.inputs] for c in cal]
     truths = [c.truth for c in cal]
     t1 = time.perf_counter()
-    variants, fitted = _calibrate(cfg, enricher, _variants(cfg), forecasts, truths, say)
+    variants, fitted = _calibrate(
+        cfg, enricher, _variants(cfg, conditional), forecasts, truths, say
+    )
     fitted.append(_calibrate_control(cfg, enricher.normalise, forecasts, truths))
     enricher.forget()
     timings["calibration_s"] = time.perf_counter() - t1
@@ -231,43 +259,80 @@ def run_study(cfg: StudyConfig, say: Callable[[str], None] = LOG.info) -> StudyR
                      "then reliable by construction, and there is no oracle")  # fmt: skip
     return StudyResult(cfg, source.describe(), refs, split, variables, maker.names(oracle_on),
                        dict(table.members), scores, table, climate, fitted, q, checkpoint,
-                       gen_run, recon, timings, notes)  # fmt: skip
+                       gen_run, recon, timings, notes, cond_runs)  # fmt: skip
 
 
-def _generator(
-    cfg: StudyConfig, source: Any, refs: np.ndarray, split: DateSplit, out: Path,
-    say: Callable[[str], None], notes: list[str],
-) -> tuple[Path, str | None]:  # fmt: skip
-    """The generator's checkpoint and run: the one given, the one an earlier run of this
-    study trained with the same model settings, source, train dates and seed (recorded in
-    ``generator.json``), or a new one trained on the train dates' members."""
-    import hashlib
-    import json
+def _conditional_spec(cfg: StudyConfig, method: Any) -> Any:
+    """The conditional model of ``method``: the study's conditional model with the
+    method's truth fraction."""
+    spec = cfg.conditional_model
+    arch = dict(spec.architecture)
+    arch["options"] = {**arch.get("options", {}), "truth_fraction": method.truth_fraction}
+    return spec.model_copy(update={"architecture": arch, "ref": method.ref or spec.ref})
 
-    from gensemble.core.atomic import atomic_path
-    from gensemble.inference.resolve import resolve_checkpoint
 
-    if cfg.model.ref is not None:
-        uri, name = cfg.tracking.get("uri"), cfg.tracking.get("experiment", "gensemble")
-        notes.append("the generator was trained outside this study: its training dates "
-                     "could not be checked against the test dates")  # fmt: skip
-        return resolve_checkpoint(cfg.model.ref, uri, name, "last"), None
-    what = {"model": cfg.model.model_dump(mode="json"), "source": source.describe(),
-            "train": [str(refs[t]) for t in split.train], "seed": cfg.seed}  # fmt: skip
-    key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
-    record = out / "generator.json"
-    if record.exists():
-        earlier = json.loads(record.read_text())
-        if earlier.get("key") == key and Path(earlier["checkpoint"]).exists():
-            say(f"reusing the generator this study trained before ({earlier['checkpoint']})")
-            return Path(earlier["checkpoint"]), earlier.get("run")
-    say(f"training the generator on {len(split.train)} train dates")
-    store = source.train_store(split.train, out / "train.zarr")
-    checkpoint, run = train_generator(cfg.model, store, source.domain, out / "runs",
-                                      dict(cfg.tracking), cfg.seed)  # fmt: skip
-    with atomic_path(record) as tmp:
-        Path(tmp).write_text(json.dumps({"key": key, "checkpoint": str(checkpoint), "run": run}))
-    return checkpoint, run
+def _check_conditional(cfg: StudyConfig, source: Any) -> None:
+    """Refuse, before anything trains, a conditional model whose architecture cannot
+    sample conditionally (the methods' own ``ref`` are checked when loaded)."""
+    from gensemble.api.capabilities import require
+    from gensemble.api.conditional import ConditionalSampling
+    from gensemble.inference.loaded import build_model
+
+    spec = cfg.conditional_model
+    wanting = [m.name for m in cfg.methods if m.kind == "conditional" and m.ref is None]
+    if not wanting or spec.ref is not None:
+        return
+    arch = spec.architecture
+    shape = [len(source.variables), *source.grid.shape]
+    model = build_model(arch.get("name", "?"), arch.get("options", {}), shape)
+    require(model, ConditionalSampling, f"the study's conditional method {wanting[0]!r}")
+
+
+class _Generators:
+    """The study's generators, each the one given, the one an earlier run of this study
+    trained with the same model settings, source, train dates and seed (recorded in
+    ``TAG.json``), or a new one trained on the train dates (their members, and their
+    truth where the source has it: only the post-processing target reads it)."""
+
+    def __init__(self, cfg: StudyConfig, source: Any, refs: np.ndarray, split: DateSplit,
+                 out: Path, say: Callable[[str], None], notes: list[str]) -> None:  # fmt: skip
+        self.cfg, self.source, self.refs, self.split = cfg, source, refs, split
+        self.out, self.say, self.notes = out, say, notes
+        self._store: Path | None = None
+
+    def get(self, spec: Any, tag: str) -> tuple[Path, str | None]:
+        import hashlib
+        import json
+
+        from gensemble.core.atomic import atomic_path
+        from gensemble.inference.resolve import resolve_checkpoint
+
+        cfg, refs = self.cfg, self.refs
+        if spec.ref is not None:
+            uri, name = cfg.tracking.get("uri"), cfg.tracking.get("experiment", "gensemble")
+            self.notes.append(f"the {tag} was trained outside this study: its training dates "
+                              "could not be checked against the test dates")  # fmt: skip
+            return resolve_checkpoint(spec.ref, uri, name, "last"), None
+        what = {"model": spec.model_dump(mode="json"), "source": self.source.describe(),
+                "train": [str(refs[t]) for t in self.split.train], "seed": cfg.seed}  # fmt: skip
+        key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+        record = self.out / f"{tag}.json"
+        if record.exists():
+            earlier = json.loads(record.read_text())
+            if earlier.get("key") == key and Path(earlier["checkpoint"]).exists():
+                self.say(f"reusing the {tag} this study trained before ({earlier['checkpoint']})")
+                return Path(earlier["checkpoint"]), earlier.get("run")
+        self.say(f"training the {tag} on {len(self.split.train)} train dates")
+        if self._store is None:
+            self._store = self.source.train_store(self.split.train, self.out / "train.zarr")
+        runs, tracking = self.out / "runs", dict(cfg.tracking)
+        checkpoint, run = train_generator(spec, self._store, self.source.domain, runs, tracking,
+                                          cfg.seed)  # fmt: skip
+        with atomic_path(record) as tmp:
+            Path(tmp).write_text(
+                json.dumps({"key": key, "checkpoint": str(checkpoint), "run": run})
+            )
+        return checkpoint, run
 
 
 def _real_samples(source: Any, split: DateSplit, variables: list[str], n: int) -> tuple:

@@ -120,6 +120,7 @@ def to_json(res: Any) -> dict[str, Any]:
         "answer": answer(res),
         "checkpoint": str(res.checkpoint),
         "generator_run": res.generator_run,
+        "conditional_generators": res.conditional_generators,
     }
 
 

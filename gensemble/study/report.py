@@ -116,7 +116,10 @@ def spectrum_figure(res: Any) -> str:
 
 
 def compact(value: Any) -> str:
-    """(a or b) per style row, shortly: one number when every row has it."""
+    """(a or b) per style row, shortly: one number when every row has it (a dash for a
+    method that has none: conditional sampling)."""
+    if value is None:
+        return "-"
     values = [float(v) for v in np.atleast_1d(value)]
     if len(set(values)) == 1:
         return f"{values[0]:.3g}" + (" (every row)" if len(values) > 1 else "")

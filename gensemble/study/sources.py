@@ -44,11 +44,18 @@ def _domain(name: str, options: dict[str, Any]) -> Any:
 
 
 def write_subset_store(
-    out: Path, blocks: Iterator[Sample], n: int, domain: Any, synthetic: bool, source: str
+    out: Path,
+    blocks: Iterator[Sample],
+    n: int,
+    domain: Any,
+    synthetic: bool,
+    source: str,
+    truth: tuple[int, Iterator[tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> Path:
     """A prepared store of these ``n`` samples only - the train dates' members - written
     block by block with its own statistics, so the generator and its normaliser never see
-    other dates."""
+    other dates; ``truth`` (count, blocks of (fields, valid times)): those dates' truth,
+    for generative post-processing."""
     variables = domain.variables()
     writer = StoreWriter(out, n, domain.grid(), variables, domain.name,
                          domain.options.model_dump(mode="json"))  # fmt: skip
@@ -61,7 +68,18 @@ def write_subset_store(
         writer.write(start, fields, block.time, block.lead, block.member)
         start += len(fields)
     writer.write_static(domain.static_fields() or {})
-    writer.finish(stats.global_(), stats.pixel(), quality, [source], synthetic=synthetic)
+    truth_quality = None
+    if truth is not None and truth[0] > 0:
+        writer.create_truth(truth[0])
+        truth_quality, start = QualityReport(), 0
+        for fields, valid in truth[1]:
+            fields = np.ascontiguousarray(fields, dtype=np.float32)
+            truth_quality.check(fields, start, variables)
+            writer.write_truth(start, fields, valid)
+            start += len(fields)
+    writer.finish(stats.global_(), stats.pixel(), quality, [source], synthetic=synthetic,
+                  truth_sources=[source] if truth_quality else None,
+                  truth_quality=truth_quality)  # fmt: skip
     return out
 
 
@@ -135,8 +153,10 @@ class SystemData:
             )  # fmt: skip
             for t in dates
         )
+        truth = ((self.case(t, self.variables).truth[None], s.valid[t : t + 1]) for t in dates)
         return write_subset_store(out, blocks, m * len(dates), self.domain, True,
-                                  f"system {self.spec.name} seed {self.spec.seed}")  # fmt: skip
+                                  f"system {self.spec.name} seed {self.spec.seed}",
+                                  (len(dates), truth))  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         from gensemble.data.synth_system import describe
@@ -208,8 +228,14 @@ class StoreData:
             Sample(self.store.read(i), self.times[i], self.lead[i], members[i])
             for i in np.array_split(idx, max(1, len(idx) // 256))
         )
+        rows = self.store.truth_rows_of(np.unique(self.times[idx]))
+        rows = rows[rows >= 0]
+        truth = (
+            (self.store.read_truth(r), self.store.truth_times()[r])
+            for r in np.array_split(rows, max(1, len(rows) // 64))
+        )
         return write_subset_store(out, blocks, len(idx), self.domain, self.store.synthetic,
-                                  str(self.spec.path))  # fmt: skip
+                                  str(self.spec.path), (len(rows), truth))  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         return {"store": str(self.spec.path), "truth": "held-out member",

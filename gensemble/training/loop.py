@@ -33,6 +33,7 @@ from gensemble.training import callbacks as cb
 from gensemble.training import distributed as dist
 from gensemble.training.batch_sampler import GlobalBatchSampler
 from gensemble.training.checkpointing import Checkpointer
+from gensemble.training.conditional_data import conditional_split, forecast_batches
 from gensemble.training.optim import apply_schedule
 from gensemble.training.run_tracking import leave_for_sync, start_run
 from gensemble.training.setup import build_state, open_store, pick_device
@@ -93,18 +94,22 @@ class Trainer:
         self.variables = self.store.variable_names
         self.shape = [len(self.variables), *self.store.shape[1:]]
         self.normalizer = self.store.normalizer()
-        self.train_idx, self.val_idx = split_indices(
-            self.store.n_samples, exp.data.val_fraction, t.seed
-        )
-        if len(self.train_idx) < t.batch_size:
-            raise UserError(
-                f"{len(self.train_idx)} training samples in {exp.data.store} are fewer than "
-                f"training.batch_size={t.batch_size}"
-            )
         metrics = build_metrics(exp.metrics)
         self.state = build_state(
             exp, self.variables, self.shape, self.info, self.device, resume, self.store.static
         )
+        self.forecasts = conditional_split(self.state.model, self.store, exp)
+        if self.forecasts is not None:  # forecasts never split across train and validation
+            self.train_idx, self.val_idx = (f.samples() for f in self.forecasts)
+        else:
+            self.train_idx, self.val_idx = split_indices(
+                self.store.n_samples, exp.data.val_fraction, t.seed
+            )
+            if len(self.train_idx) < t.batch_size:
+                raise UserError(
+                    f"{len(self.train_idx)} training samples in {exp.data.store} are fewer "
+                    f"than training.batch_size={t.batch_size}"
+                )
         self.ckpt = Checkpointer(
             exp, self.store, self.normalizer, self.shape, self.info.world, t.keep_checkpoints
         )
@@ -124,6 +129,8 @@ class Trainer:
 
     def _batches(self) -> Any:
         t = self.exp.training
+        if self.forecasts is not None:
+            return forecast_batches(self, self.forecasts[0])
         dataset = StoreDataset(
             Path(self.exp.data.store), self.train_idx, self.normalizer, t.allow_masked
         )

@@ -33,8 +33,20 @@ def test_study_on_a_system_trains_scores_reports_and_tracks(tmp_path: Path) -> N
         "splits": {"train": 6, "calibrate": 2, "test": 6},
         "inputs": 4,
         "n": 12,
-        "methods": [{"name": "enriched"}, {"name": "const", "noise": "const", "hybrid": False}],
+        "methods": [
+            {"name": "enriched"},
+            {"name": "const", "noise": "const", "hybrid": False},
+            {"name": "cond", "kind": "conditional"},
+            {"name": "post", "kind": "conditional", "truth_fraction": 1.0, "hybrid": False},
+        ],
         "model": {"architecture": TINY_ARCH, "training": {"steps": 6, "batch_size": 4}},
+        "conditional_model": {
+            "architecture": {
+                "name": "stylegan2_cond",
+                "options": {**TINY_ARCH["options"], "condition_channels": 8},
+            },
+            "training": {"steps": 4, "batch_size": 4},
+        },  # fmt: skip
         "inversion": {"steps": 6},
         "calibration": {"n": 8, "evals": 4},
         "bootstrap": 50,
@@ -48,6 +60,15 @@ def test_study_on_a_system_trains_scores_reports_and_tracks(tmp_path: Path) -> N
     record = json.loads((tmp_path / "out" / "study.json").read_text())
     assert record["reference"] == "raw-4" and record["oracle"] == "oracle-12"
     assert record["generator_run"] and not record["notes"]
+    # conditional methods: their own generators, nothing calibrated, N members from seeds
+    assert {"cond", "cond:hybrid", "post"} <= set(record["ensembles"])
+    assert record["ensembles"]["cond"] == 12 and record["ensembles"]["cond:hybrid"] == 12
+    gens = record["conditional_generators"]
+    assert set(gens) == {"cond", "post"} and gens["post"]["truth_fraction"] == 1.0
+    assert {c["name"]: c["objective"] for c in record["calibration"]}["post"] == (
+        "none (conditional)"
+    )
+    assert "cond vs resample:" in proc.stdout
     # the generator saw the 6 train dates' members only
     train = (tmp_path / "out" / "train.zarr").resolve()
     from gensemble.data.store import Store
@@ -112,3 +133,12 @@ def test_study_mistakes_are_one_line(tmp_path: Path) -> None:
         "output": str(tmp_path / "out"),
     }
     assert_user_error(run_cli("study", _write(tmp_path, cfg), "--no-tracking"), "leak")
+    # a conditional method needs a conditional architecture: refused before any training
+    ok_splits = {"train": 2, "calibrate": 1, "test": 3}
+    cond = cfg | {"splits": ok_splits, "methods": [{"name": "c", "kind": "conditional"}],
+                  "conditional_model": {"architecture": TINY_ARCH}}  # fmt: skip
+    proc = run_cli("study", _write(tmp_path, cond), "--no-tracking")
+    assert_user_error(proc, "does not support conditional sampling", "'c'")
+    assert not (tmp_path / "out" / "runs").exists()
+    bad = cfg | {"splits": ok_splits, "methods": [{"name": "e", "truth_fraction": 0.5}]}
+    assert_user_error(run_cli("study", _write(tmp_path, bad), "--no-tracking"), "truth_fraction")

@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 
 from gensemble.api.capabilities import LatentAccess, Transferable, require
+from gensemble.api.conditional import ConditionalSampling, ForecastBatch
 from gensemble.api.model import BatchRandom, GenerativeModel, StepContext
 from gensemble.core.config import build_experiment
 from gensemble.core.errors import UserError
@@ -128,6 +129,16 @@ def test_latent_access_when_declared(arch: str) -> None:
     assert model.mean_w(256).shape == (model.w_dim,)
 
 
+def training_batch(model: object, b: int, shape: tuple[int, ...]) -> object:
+    """What the loop hands a model's step: fields, or seeds and targets for a
+    conditional model."""
+    if isinstance(model, ConditionalSampling):
+        k = model.condition_spec().seeds
+        return ForecastBatch(torch.randn(b, k, *shape), torch.randn(b, *shape),
+                             torch.zeros(b, dtype=torch.bool))  # fmt: skip
+    return torch.randn(b, *shape)
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_frozen_parameters_never_move(arch: str) -> None:
     """Freezing holds by construction, even when a step turns every gradient on."""
@@ -142,7 +153,7 @@ def test_frozen_parameters_never_move(arch: str) -> None:
         p.requires_grad_(True)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     ctx = StepContext(step=0, rand=BatchRandom(0), global_batch=2, sync=lambda m: None)
-    logs = model.train_step(torch.randn(2, 2, 16, 24), ctx, optimizers)
+    logs = model.train_step(training_batch(model, 2, (2, 16, 24)), ctx, optimizers)
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in logs.values())
     after = dict(model.named_parameters())
     for name in frozen:
@@ -165,3 +176,31 @@ def test_compiled_training_runs(arch: str, stores: dict, tmp_path: Path) -> None
     exp.training.compile, exp.training.compile_backend = True, "aot_eager"
     result = train(exp)
     assert read_metadata(result.last_checkpoint).step == 2
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_conditional_sampling_when_declared(arch: str) -> None:
+    """Shapes, seeding, a condition that is used and whose member order is not, any K."""
+    torch.manual_seed(0)
+    model = build_model(arch, get_registry().get("architecture", arch).tiny_options, [3, 16, 24])
+    if not isinstance(model, ConditionalSampling):
+        pytest.skip(f"{arch} does not declare conditional sampling")
+    model.eval()
+    k = model.condition_spec().seeds
+    cond = torch.randn(k, 3, 16, 24)
+
+    def draw(c: torch.Tensor, seed: int = 1, n: int = 5) -> torch.Tensor:
+        return model.sample_conditional(n, c, torch.Generator().manual_seed(seed))
+
+    a = draw(cond)
+    assert a.shape == (5, 3, 16, 24) and a.dtype == torch.float32 and torch.isfinite(a).all()
+    assert torch.equal(a, draw(cond))  # seeded
+    assert not torch.allclose(a, draw(cond, seed=2))  # other draws
+    assert not torch.allclose(a, draw(cond + 1.0))  # the condition is used
+    assert torch.allclose(a, draw(cond.flip(0)), atol=1e-5)  # its order is not
+    assert draw(cond[:1], n=2).shape == (2, 3, 16, 24)  # one seed is a condition too
+    assert draw(torch.cat([cond, cond]), n=20).shape[0] == 20  # more seeds, more members
+    with pytest.raises(UserError, match="seed members of shape"):
+        draw(torch.randn(k, 2, 16, 24))
+    with pytest.raises(UserError, match="NaN"):
+        draw(torch.full((k, 3, 16, 24), float("nan")))

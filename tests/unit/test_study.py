@@ -14,7 +14,7 @@ from gensemble.core.errors import ConfigError, UserError
 from gensemble.enrichment.calibrate import CalibrationConfig, calibrate
 from gensemble.evaluation import ensemble_scores as es
 from gensemble.study.bootstrap import CaseTable, bootstrap
-from gensemble.study.config import Splits, StudyConfig, SystemSource, load_study
+from gensemble.study.config import Method, Splits, StudyConfig, SystemSource, load_study
 from gensemble.study.ensembles import FieldCalibration, resample_fields
 from gensemble.study.scores import SCORE_BY_NAME, Climate, case_sums
 from gensemble.study.sources import SystemData
@@ -242,6 +242,17 @@ def test_the_generator_is_reused_only_for_the_same_settings(tmp_path, monkeypatc
         src = SystemData(cfg.system)
         refs = src.references()
         split = split_dates(cfg.splits, refs)
-        ckpt, run = job._generator(cfg, src, refs, split, tmp_path, lambda s: None, [])
+        gens = job._Generators(cfg, src, refs, split, tmp_path, lambda s: None, [])
+        ckpt, run = gens.get(cfg.model, "generator")
         assert ckpt == CKPT
     assert calls == [0, 1] and run == "run2"  # the second call reused the first generator
+    # a conditional method's generator is its own, kept apart from the main one, and
+    # another truth fraction is another generator
+    cfg = StudyConfig.model_validate(base | {"seed": 1})
+    gens = job._Generators(cfg, src, refs, split, tmp_path, lambda s: None, [])
+    for tf in (0.0, 0.0, 1.0):
+        method = Method(name="c", kind="conditional", truth_fraction=tf)
+        spec = job._conditional_spec(cfg, method)
+        assert spec.architecture["options"]["truth_fraction"] == tf
+        gens.get(spec, f"generator-{method.name}")
+    assert calls == [0, 1, 1, 1] and (tmp_path / "generator-c.json").exists()

@@ -9,6 +9,7 @@ LOG = logging.getLogger(__name__)
 
 @hookimpl
 def gensemble_architectures() -> list[type]:
+    from gensemble.plugins.architectures.stylegan2.conditional import ConditionalStyleGAN2
     from gensemble.plugins.architectures.stylegan2.plugin import StyleGAN2
 
-    return [StyleGAN2]
+    return [StyleGAN2, ConditionalStyleGAN2]

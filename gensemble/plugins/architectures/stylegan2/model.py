@@ -29,11 +29,14 @@ LOG = logging.getLogger(__name__)
 
 class StyleGAN2Model(StyleGANModel):
     architecture = "stylegan2"
+    #: the networks' classes (a variant, e.g. the conditional one, swaps its own in)
+    generator_cls: type[Generator] = Generator
+    discriminator_cls: type[Discriminator] = Discriminator
 
     def __init__(self, channels: int, height: int, width: int, options) -> None:  # noqa: ANN001
         super().__init__()
         o = self.options = options
-        self.G = Generator(
+        self.G = self.generator_cls(
             channels,
             height,
             width,
@@ -51,7 +54,7 @@ class StyleGAN2Model(StyleGANModel):
             stored_noise=o.stored_noise,
             stored_fir=o.stored_fir,
         )
-        self.D = Discriminator(
+        self.D = self.discriminator_cls(
             channels,
             height,
             width,
@@ -65,9 +68,13 @@ class StyleGAN2Model(StyleGANModel):
             stored_fir=o.stored_fir,
         )
         self.G.channels_last = self.D.channels_last = o.channels_last
+        self.extend_networks(channels)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
         self.register_buffer("pl_mean", torch.zeros(()))
         self.register_buffer("ada_p", torch.tensor(float(o.augment_p)))
+
+    def extend_networks(self, channels: int) -> None:
+        """Add what a variant's networks need before G_ema is copied (default nothing)."""
 
     # -- what the shared GAN step asks of stylegan2 ---------------------------------------
     g_reg_option = "pl_interval"
@@ -157,6 +164,11 @@ class StyleGAN2Model(StyleGANModel):
         )
         stats["augment_p"] = self.ada_p.detach().clone()
 
+    def plain_synthesis(self, ws: torch.Tensor, noise: list) -> torch.Tensor:
+        """G's synthesis never compiled (the path length differentiates through its
+        gradient)."""
+        return type(self.G).synthesis(self.G, ws, noise)
+
     def _path_length(self, batch: int, ctx: StepContext) -> torch.Tensor:
         """(|J_w^T y| - a)^2 with y ~ N(0, I)/sqrt(HW), a the running mean (decay 0.01)."""
         n = max(1, batch // self.options.pl_batch_shrink)
@@ -164,7 +176,7 @@ class StyleGAN2Model(StyleGANModel):
         if not ws.requires_grad:  # frozen mapping network (transfer): differentiate at w
             ws = ws.detach().requires_grad_(True)
         noise = self.G.draw_noise(n, ctx.rand, None, ws.device)
-        img = type(self.G).synthesis(self.G, ws, noise)  # never the compiled one
+        img = self.plain_synthesis(ws, noise)
         h, w = img.shape[-2:]
         y = ctx.rand.randn(n, *img.shape[1:]) / math.sqrt(h * w)
         (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)

@@ -203,18 +203,27 @@ class Generator(nn.Module):
                 out.append(torch.randn(batch, 1, h, w, generator=gen).to(device))
         return out
 
-    def synthesis(self, ws: torch.Tensor, noise: list[torch.Tensor | None]) -> torch.Tensor:
+    def synthesis(
+        self,
+        ws: torch.Tensor,
+        noise: list[torch.Tensor | None],
+        features: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Fields from W+ codes; ``features[i]`` (a condition's encoding at block i's
+        resolution and width), when given, is added after that block's convolutions."""
         x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         if self.channels_last:  # every later convolution keeps the layout
             x = x.contiguous(memory_format=torch.channels_last)
         img = None
         wi = ni = 0
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             if not block.first:
                 x = block.conv0(x, ws[:, wi], noise[ni])
                 wi, ni = wi + 1, ni + 1
             x = block.conv1(x, ws[:, wi], noise[ni])
             wi, ni = wi + 1, ni + 1
+            if features is not None:
+                x = x + features[i].to(x.dtype)
             y = block.to_fields(x, ws[:, wi])
             img = y if img is None else block.upsample_skip(img, self.edges) + y
         top, left, _, _ = crop_box(self.height, self.width)
