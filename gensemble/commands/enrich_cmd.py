@@ -18,6 +18,13 @@ def enrich(
     members: Path = typer.Option(None, "--members", help="CF netCDF/GRIB ensemble"),
     data: Path = typer.Option(None, "--data", help="or: a prepared store"),
     date: str = typer.Option(None, "--date", help="with --data: forecast reference time"),
+    dates: str = typer.Option(
+        None,
+        "--dates",
+        help="with --data: every forecast issued START..END into a .zarr "
+        "archive (resumable; torchrun shares the cases among its ranks)",
+    ),
+    leads: str = typer.Option(None, "--leads", help="with --dates: lead times (hours), e.g. 6,12"),
     lead: float = typer.Option(None, "--lead", help="with --data: lead time (hours)"),
     n: int = typer.Option(120, "-n", min=1, help="output members per forecast"),
     method: str = typer.Option(
@@ -61,6 +68,11 @@ def enrich(
 
     if (members is None) == (data is None):
         raise UserError("give the input ensemble with --members FILE or --data STORE")
+    if dates is not None:
+        _archive(source, data, dates, leads, n, out, hybrid, calibration, a, b, levels,
+                 prior_levels, steps, noise, loss, seed, method, seeds, device, uri,
+                 experiment_name, which)  # fmt: skip
+        return
     if data is not None and (date is None or lead is None):
         raise UserError("--data needs --date (forecast reference time) and --lead (hours)")
     with settings_errors(
@@ -103,6 +115,54 @@ def enrich(
         typer.echo(f"reconstruction RMSE (mean over members): {detail}")
     if holdout:
         _print_holdout(holdout_scores(result), holdout)
+
+
+def _archive(
+    source,
+    data,
+    dates,
+    leads,
+    n,
+    out,
+    hybrid,
+    calibration,
+    a,
+    b,
+    levels,  # noqa: ANN001, PLR0913
+    prior_levels,
+    steps,
+    noise,
+    loss,
+    seed,
+    method,
+    seeds,
+    device,
+    uri,  # noqa: ANN001
+    experiment_name,
+    which,
+) -> None:  # noqa: ANN001
+    """A season of forecasts into one archive (any number of torchrun ranks)."""
+    from gensemble.core.progress import work_bar
+    from gensemble.enrichment.archive_job import run_archive
+    from gensemble.enrichment.invert import InversionConfig
+    from gensemble.enrichment.job import EnrichJob, ModelSource
+
+    if data is None:
+        raise UserError("--dates needs the forecasts as a store (--data)")
+    with settings_errors(dates="--dates", leads="--leads", out="--out", n="-n"):
+        job = EnrichJob(
+            model=ModelSource(source, which, uri, experiment_name, device), out=out, n=n,
+            store=data, hybrid=hybrid, calibration=calibration,
+            perturb={"a": floats(a), "b": floats(b), "levels": ints(levels),
+                     "prior_levels": ints(prior_levels)},
+            inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
+            seed=seed, method=method, seeds=seeds, dates=dates, leads=floats(leads),
+        )  # fmt: skip
+        with work_bar("cases") as (on_start, on_step):
+            result = run_archive(job, on_start, on_step)
+    if result.rank == 0:
+        typer.echo(f"wrote {result.path}: {result.cases} cases ({result.skipped} done before, "
+                   f"{result.made} made by rank 0 of {result.world})")  # fmt: skip
 
 
 def _print_holdout(rows: dict[str, dict[str, float]], held: int) -> None:

@@ -15,7 +15,10 @@ LOG = logging.getLogger(__name__)
 
 
 def slurm(
-    experiment: Path = typer.Argument(..., help="experiment file"),
+    ctx: typer.Context,
+    experiment: Path = typer.Argument(
+        ..., help="experiment file, or `enrich` followed by enrich's arguments (an archive)"
+    ),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     nodes: int = typer.Option(1, min=1),
     gpus: int = typer.Option(4, min=1, help="GPUs per node"),
@@ -25,14 +28,22 @@ def slurm(
     account: str = typer.Option(None),
     submit: bool = typer.Option(False, help="submit with sbatch instead of printing"),
 ) -> None:
-    """Print (or submit) a SLURM batch script running the experiment with torchrun."""
+    """Print (or submit) a SLURM batch script running the experiment with torchrun, or
+    with `enrich RUN --data STORE --dates START..END --out X.zarr ...` an archive
+    enrichment shared among the ranks."""
     import shutil
     import subprocess
 
-    from gensemble.training.slurm import slurm_script
+    from gensemble.training.slurm import enrich_script, slurm_script
 
-    exp = load_experiment(experiment, set_)  # fail now, not in the queue
-    script = slurm_script(exp, experiment, set_, nodes, gpus, cpus, time, partition, account)
+    if str(experiment) == "enrich":
+        args = _checked_enrich_args(list(ctx.args))
+        script = enrich_script(args, nodes, gpus, cpus, time, partition, account)
+    else:
+        if ctx.args:
+            raise UserError(f"unexpected arguments {' '.join(ctx.args)}")
+        exp = load_experiment(experiment, set_)  # fail now, not in the queue
+        script = slurm_script(exp, experiment, set_, nodes, gpus, cpus, time, partition, account)
     if not submit:
         typer.echo(script)
         return
@@ -43,5 +54,39 @@ def slurm(
     raise typer.Exit(done.returncode)
 
 
+def _checked_enrich_args(args: list[str]) -> list[str]:
+    """enrich's arguments, parsed by enrich itself (mistakes fail now, not in the queue),
+    with the store and the archive as absolute paths (the job runs in the script's
+    folder)."""
+    from gensemble.commands.enrich_cmd import enrich
+
+    command = typer.main.get_command(_single(enrich))
+    try:
+        params = command.make_context("enrich", list(args), resilient_parsing=False).params
+    except Exception as exc:  # typer's click: a usage error formats its own message
+        if not hasattr(exc, "format_message"):
+            raise
+        raise UserError(f"enrich arguments: {exc.format_message()}") from None
+    if params.get("dates") is None or params.get("data") is None:
+        raise UserError("a SLURM enrichment is an archive: give --data STORE and --dates")
+    if Path(params["out"]).suffix != ".zarr":
+        raise UserError(f"an archive is a .zarr folder, got {Path(params['out']).name}")
+    absolute = {"--data": params["data"], "--out": params["out"]}
+    out, it = [], iter(args)
+    for a in it:
+        out.append(a)
+        if a in absolute:
+            out.append(str(Path(next(it)).resolve()))
+    return out
+
+
+def _single(fn: object) -> typer.Typer:
+    app = typer.Typer()
+    app.command()(fn)
+    return app
+
+
 def register(app: typer.Typer) -> None:
-    app.command("slurm")(slurm)
+    app.command(
+        "slurm", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(slurm)

@@ -75,6 +75,10 @@ class EnrichJob:
     method: str = "inversion"
     #: conditional: seed members K (default: the model's)
     seeds: int | None = None
+    #: a season into an archive: reference times ``START..END`` of ``store`` ...
+    dates: str | None = None
+    #: ... at these lead times (hours; default every lead the store holds)
+    leads: list[float] | None = None
 
 
 @dataclass
