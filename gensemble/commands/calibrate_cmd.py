@@ -29,6 +29,9 @@ def calibrate(
     ),
     noise: str = typer.Option("const", help="noise maps: const, fixed, random or optimize"),
     loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
+    precision: str = typer.Option(
+        "auto", help="synthesis precision: auto (bf16 on a GPU), fp32 or bf16"
+    ),
     evals: int = typer.Option(60, min=1, help="objective evaluations"),
     levels: str = typer.Option(None, help="perturbed resolution levels (0 coarsest)"),
     per_level: bool = typer.Option(False, help="one (a, b) per level (needs more --evals)"),
@@ -62,7 +65,9 @@ def calibrate(
                 per_level=per_level,
                 inflation=inflation,
             ),
-            inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
+            inversion=InversionConfig(
+                steps=steps, noise=noise, loss=loss, seed=seed, precision=precision
+            ),
             levels=ints(levels),
         )
         with work_bar("invert") as (on_start, on_step):

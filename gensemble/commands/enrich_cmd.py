@@ -47,6 +47,9 @@ def enrich(
         "const", help="noise maps: const (zero), fixed (one seeded draw), random or optimize"
     ),
     loss: str = typer.Option("mse", help="inversion loss: mse or mae"),
+    precision: str = typer.Option(
+        "auto", help="synthesis precision: auto (bf16 on a GPU), fp32 or bf16"
+    ),
     seed: int = typer.Option(0, help="seed of every random draw"),
     holdout: int = typer.Option(0, min=0, help="score against the last K members, held back"),
     compile_: bool = typer.Option(
@@ -68,16 +71,14 @@ def enrich(
 
     if (members is None) == (data is None):
         raise UserError("give the input ensemble with --members FILE or --data STORE")
-    if dates is not None:
-        _archive(source, data, dates, leads, n, out, hybrid, calibration, a, b, levels,
-                 prior_levels, steps, noise, loss, seed, method, seeds, device, uri,
-                 experiment_name, which)  # fmt: skip
-        return
-    if data is not None and (date is None or lead is None):
+    if dates is None and data is not None and (date is None or lead is None):
         raise UserError("--data needs --date (forecast reference time) and --lead (hours)")
+    if dates is not None and data is None:
+        raise UserError("--dates needs the forecasts as a store (--data)")
     with settings_errors(
-        date="--date", holdout="--holdout", calibration="--calibration", n="-n", seeds="--seeds"
-    ):
+        date="--date", holdout="--holdout", calibration="--calibration", n="-n", seeds="--seeds",
+        dates="--dates", leads="--leads", out="--out",
+    ):  # fmt: skip
         job = EnrichJob(
             model=ModelSource(source, which, uri, experiment_name, device),
             out=out,
@@ -94,14 +95,21 @@ def enrich(
                 "levels": ints(levels),
                 "prior_levels": ints(prior_levels),
             },  # fmt: skip
-            inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
+            inversion=InversionConfig(
+                steps=steps, noise=noise, loss=loss, seed=seed, precision=precision
+            ),
             seed=seed,
             holdout=holdout,
             compile=compile_,
             strict=strict,
             method=method,
             seeds=seeds,
+            dates=dates,
+            leads=floats(leads),
         )
+        if dates is not None:
+            _archive(job)
+            return
         with work_bar("invert" if method == "inversion" else "sample") as (on_start, on_step):
             result = run_enrich(job, on_step=on_step, on_start=on_start)
     typer.echo(f"wrote {result.path}: {len(result.cases)} forecast(s) x {n} members")
@@ -117,49 +125,13 @@ def enrich(
         _print_holdout(holdout_scores(result), holdout)
 
 
-def _archive(
-    source,
-    data,
-    dates,
-    leads,
-    n,
-    out,
-    hybrid,
-    calibration,
-    a,
-    b,
-    levels,  # noqa: ANN001, PLR0913
-    prior_levels,
-    steps,
-    noise,
-    loss,
-    seed,
-    method,
-    seeds,
-    device,
-    uri,  # noqa: ANN001
-    experiment_name,
-    which,
-) -> None:  # noqa: ANN001
+def _archive(job: object) -> None:
     """A season of forecasts into one archive (any number of torchrun ranks)."""
     from gensemble.core.progress import work_bar
     from gensemble.enrichment.archive_job import run_archive
-    from gensemble.enrichment.invert import InversionConfig
-    from gensemble.enrichment.job import EnrichJob, ModelSource
 
-    if data is None:
-        raise UserError("--dates needs the forecasts as a store (--data)")
-    with settings_errors(dates="--dates", leads="--leads", out="--out", n="-n"):
-        job = EnrichJob(
-            model=ModelSource(source, which, uri, experiment_name, device), out=out, n=n,
-            store=data, hybrid=hybrid, calibration=calibration,
-            perturb={"a": floats(a), "b": floats(b), "levels": ints(levels),
-                     "prior_levels": ints(prior_levels)},
-            inversion=InversionConfig(steps=steps, noise=noise, loss=loss, seed=seed),
-            seed=seed, method=method, seeds=seeds, dates=dates, leads=floats(leads),
-        )  # fmt: skip
-        with work_bar("cases") as (on_start, on_step):
-            result = run_archive(job, on_start, on_step)
+    with work_bar("cases") as (on_start, on_step):
+        result = run_archive(job, on_start, on_step)
     if result.rank == 0:
         typer.echo(f"wrote {result.path}: {result.cases} cases ({result.skipped} done before, "
                    f"{result.made} made by rank 0 of {result.world})")  # fmt: skip

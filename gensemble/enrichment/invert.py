@@ -60,6 +60,19 @@ class InversionConfig(BaseModel):
     patience: int = Field(50, ge=1)
     batch: int = Field(16, ge=1, description="members inverted together")
     seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="synthesis under bf16 autocast (auto: on a GPU; the loss, Adam and the "
+        "codes stay float32)",
+    )
+
+
+def autocast_for(precision: str, device: torch.device | str) -> Any:
+    """The autocast context of an inversion's or a generation's synthesis: bf16 with
+    ``bf16``, or ``auto`` on a CUDA device; float32 otherwise."""
+    kind = torch.device(device).type
+    on = precision == "bf16" or (precision == "auto" and kind == "cuda")
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=on)
 
 
 @dataclass
@@ -71,6 +84,8 @@ class InversionResult:
     history: list[float] = field(default_factory=list)
     #: the inversion's noise mode: generation draws fresh maps per member for ``random``
     noise_mode: str = "const"
+    #: the inversion's precision, which generation from it keeps
+    precision: str = "auto"
 
 
 def learning_rate(cfg: InversionConfig, t: float) -> float:
@@ -165,8 +180,9 @@ def _invert_batch(
         noise: Any = maps if maps is not None else "zero"
         if cfg.noise == "random":  # fitted on average over the noise the generator knows
             noise = [_per_member(gens, (1, h, w)).to(device) for h, w in shapes]
-        fake = model.synthesize(ws + jitter, noise)
-        losses = member_loss(fake, targets, weights, cfg)
+        with autocast_for(cfg.precision, device):
+            fake = model.synthesize(ws + jitter, noise)
+        losses = member_loss(fake.float(), targets, weights, cfg)
         total = losses
         if cfg.noise == "optimize" and cfg.noise_regularize > 0:
             total = total + cfg.noise_regularize * _noise_regularisation(maps)
@@ -197,10 +213,12 @@ def _invert_batch(
         if cfg.noise == "random":  # a stream of its own: independent of when each stopped
             final = member_generators(cfg.seed + FINAL_NOISE_SEED, first, m)
             noise = [_per_member(final, (1, h, w)).to(device) for h, w in shapes]
-        fake = model.synthesize(ws, noise)
-        per_member = member_loss(fake, targets, weights, cfg).cpu()
+        with autocast_for(cfg.precision, device):
+            fake = model.synthesize(ws, noise)
+        per_member = member_loss(fake.float(), targets, weights, cfg).cpu()
     kept = [n.detach().contiguous() for n in maps] if maps is not None else None
-    return InversionResult(ws.detach(), kept, per_member, int(steps_run.max()), history, cfg.noise)
+    return InversionResult(ws.detach(), kept, per_member, int(steps_run.max()), history,
+                           cfg.noise, cfg.precision)  # fmt: skip
 
 
 #: offset from the inversion's seed of the fixed noise draw (mode ``fixed``), and of the
@@ -252,4 +270,5 @@ def invert(
         max(p.steps for p in parts),
         parts[0].history,
         cfg.noise,
+        cfg.precision,
     )

@@ -110,10 +110,11 @@ def inversion_mismatch(record: dict[str, Any], inversion: InversionConfig) -> li
     if made is None:
         return ["the calibration does not record its inversion settings (made before they were)"]
     now = inversion.model_dump(mode="json")
+    default = InversionConfig().model_dump(mode="json")  # a setting older records lack
     return [
-        f"{k} {made.get(k)!r} -> {now[k]!r}"
+        f"{k} {made.get(k, default[k])!r} -> {now[k]!r}"
         for k in now
-        if k not in NEUTRAL_INVERSION and made.get(k) != now[k]
+        if k not in NEUTRAL_INVERSION and made.get(k, default[k]) != now[k]
     ]
 
 

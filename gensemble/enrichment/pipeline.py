@@ -94,7 +94,7 @@ class Enricher:
         """Normalised fields of codes ``ws``: member j reuses the noise maps of its input
         member source[j] (optimised or fixed), draws fresh maps (random, seeded), or has
         zero maps (const)."""
-        from gensemble.enrichment.invert import draw_maps
+        from gensemble.enrichment.invert import autocast_for, draw_maps
 
         gen = torch.Generator().manual_seed(seed)
         out = []
@@ -105,7 +105,8 @@ class Enricher:
                 noise = [n[source[sl]] for n in inv.noise]
             elif inv.noise_mode == "random":
                 noise = draw_maps(self.model, len(source[sl]), gen, self.device)
-            out.append(self.model.synthesize(ws[sl].to(self.device), noise).float())
+            with autocast_for(inv.precision, self.device):
+                out.append(self.model.synthesize(ws[sl].to(self.device), noise).float())
         return torch.cat(out)
 
     def plan(self, cfg: PerturbConfig) -> RowPlan:

@@ -383,3 +383,23 @@ def test_truth_objective_scores_against_each_forecasts_truth(enricher: Enricher)
     record = calibrate(calib)
     assert record["value_after"] <= record["value_before"] and record["objective"] == "truth"
     assert CalibrationConfig().inflation == 1.2  # the published method's spread factor
+
+
+def test_bf16_inversion_and_generation_stay_close_to_fp32() -> None:
+    """bf16 autocast (what a GPU runs by default, here on the CPU): the codes and losses
+    stay float32, the reconstruction error is within a few percent of fp32's, and auto
+    on a CPU is fp32 exactly."""
+    e = Enricher(LoadedModel(CKPT), prior_draws=500)
+    _, target = known_members(e, m=3)
+    run = {p: invert(e.model, target, e.loaded.variables, e.prior,
+                     InversionConfig(steps=30, tol=0, precision=p))
+           for p in ("fp32", "bf16", "auto")}  # fmt: skip
+    torch.testing.assert_close(run["auto"].ws, run["fp32"].ws, atol=0, rtol=0)
+    bf = run["bf16"]
+    assert bf.ws.dtype == torch.float32 and bf.loss.dtype == torch.float32
+    assert bf.precision == "bf16" and not torch.equal(bf.ws, run["fp32"].ws)
+    members = e.physical(target)
+    fp32_rmse, bf16_rmse = e.rmse(members, run["fp32"]), e.rmse(members, bf)
+    assert np.all(bf16_rmse <= 1.1 * fp32_rmse + 1e-3), (bf16_rmse, fp32_rmse)
+    fields, _ = e.generate(bf, 4, PerturbConfig(seed=1))
+    assert fields.dtype == np.float32 and np.isfinite(fields).all()
