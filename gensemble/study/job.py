@@ -330,7 +330,7 @@ class _Generators:
                                           cfg.seed)  # fmt: skip
         with atomic_path(record) as tmp:
             Path(tmp).write_text(
-                json.dumps({"key": key, "checkpoint": str(checkpoint), "run": run})
+                json.dumps({"key": key, "checkpoint": str(Path(checkpoint).resolve()), "run": run})
             )
         return checkpoint, run
 

@@ -127,11 +127,14 @@ class Discriminator(nn.Module):
         y = y.reshape(-1, 1, 1, 1).expand(b, 1, h, w)
         return torch.cat([x, y], dim=1)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, 1); ``extra`` (B, ch, padded H, padded W), when given, is added to the
+        first layer's reading of the field (a conditional D's reading of its condition)."""
         img = self.pad(img)
         if self.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
-        x = lrelu(self.from_fields(img))
+        x = self.from_fields(img)
+        x = lrelu(x if extra is None else x + extra.to(x.dtype))
         for block in self.blocks:
             x = block(x)
         x = lrelu(self.conv(self.minibatch_std(x)))

@@ -31,7 +31,6 @@ from gensemble.api.conditional import (
 from gensemble.api.model import StepContext, StepStats
 from gensemble.core.errors import UserError
 from gensemble.plugins.architectures.gan.discriminator import Discriminator
-from gensemble.plugins.architectures.gan.layers import lrelu
 from gensemble.plugins.architectures.gan.levels import channel_list
 from gensemble.plugins.architectures.gan.step import gan_step
 from gensemble.plugins.architectures.stylegan2.conditioning import (
@@ -59,12 +58,22 @@ class ConditionalGenerator(Generator):
                                           gen_ch, self.w_dim)  # fmt: skip
 
     def synthesis(  # type: ignore[override]
-        self, ws: torch.Tensor, noise: list, cond: ConditionMaps | None = None
+        self,
+        ws: torch.Tensor,
+        noise: list,
+        cond: ConditionMaps | None = None,
+        encoded: tuple[list[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        if cond is None:
-            cond = no_condition(ws.shape[0], (self.channels, self.height, self.width), ws)
-        feats, offset = self.condition(cond)
-        return super().synthesis(ws + offset[:, None].to(ws.dtype), noise, feats)
+        """Fields under ``cond`` (None: no condition), or under its ``encoded`` form
+        (features, W offset) with a batch of 1, made once for many draws."""
+        if encoded is None:
+            if cond is None:
+                cond = no_condition(ws.shape[0], (self.channels, self.height, self.width), ws)
+            encoded = self.condition(cond)
+        feats, offset = encoded
+        b = ws.shape[0]
+        feats = [f.expand(b, *f.shape[1:]) for f in feats]
+        return super().synthesis(ws + offset.expand(b, -1)[:, None].to(ws.dtype), noise, feats)
 
 
 class ConditionalDiscriminator(Discriminator):
@@ -76,15 +85,7 @@ class ConditionalDiscriminator(Discriminator):
     def forward(self, img: torch.Tensor, cond: ConditionMaps | None = None) -> torch.Tensor:  # type: ignore[override]
         if cond is None:
             cond = no_condition(img.shape[0], tuple(img.shape[1:]), img)
-        img = self.pad(img)
-        extra = self.condition(cond).to(img.dtype)
-        if self.channels_last:
-            img = img.contiguous(memory_format=torch.channels_last)
-        x = lrelu(self.from_fields(img) + extra)
-        for block in self.blocks:
-            x = block(x)
-        x = lrelu(self.conv(self.minibatch_std(x)))
-        return self.out(self.fc(x.flatten(1)))
+        return super().forward(img, self.condition(cond))
 
 
 class ConditionalStyleGAN2Model(StyleGAN2Model, ConditionalSampling):
@@ -115,14 +116,13 @@ class ConditionalStyleGAN2Model(StyleGAN2Model, ConditionalSampling):
         g = self.G_ema
         seeds = check_condition(condition, (g.channels, g.height, g.width))
         dtype = g.const.dtype
-        maps = condition_maps(seeds.to(device=device, dtype=dtype)[None])
+        encoded = g.condition(condition_maps(seeds.to(device=device, dtype=dtype)[None]))
         out = []
-        for start in range(0, n, 16):
+        for start in range(0, n, 16):  # the condition encoded once, for every draw
             k = min(16, n - start)
             z = torch.randn(k, g.z_dim, generator=generator).to(device=device, dtype=dtype)
             noise = g.draw_noise(k, None, generator, torch.device(device))
-            cond = ConditionMaps(*(t.expand(k, *t.shape[1:]) for t in maps))
-            out.append(g.synthesis(g.ws_from_z(z), noise, cond).float())
+            out.append(g.synthesis(g.ws_from_z(z), noise, encoded=encoded).float())
         return torch.cat(out) if out else torch.empty(0, g.channels, g.height, g.width)
 
     @torch.no_grad()
