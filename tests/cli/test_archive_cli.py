@@ -34,7 +34,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def torchrun(store: Path, out: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
            "2", "-m", "gensemble", "enrich", str(CKPT), "--data", str(store), "--dates",
-           "2021-01-01..2021-01-12", "-n", "6", "--steps", "300", "--noise", "random",
+           "2021-01-01..2021-01-12", "-n", "6", "--steps", "120", "--noise", "random",
            "--out", str(out), *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
