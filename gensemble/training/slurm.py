@@ -40,6 +40,13 @@ srun {python} -m torch.distributed.run \\
 """
 
 
+def _account_lines(partition: str | None, account: str | None) -> str:
+    """The optional ``#SBATCH`` lines of a partition and an account."""
+    lines = [f"#SBATCH --partition={partition}" if partition else "",
+             f"#SBATCH --account={account}" if account else ""]  # fmt: skip
+    return "\n".join(line for line in lines if line)
+
+
 def slurm_script(
     exp: Experiment,
     experiment_file: Path,
@@ -57,14 +64,7 @@ def slurm_script(
         raise ConfigError(
             f"training.batch_size={exp.training.batch_size} is not divisible by {nodes * gpus} GPUs"
         )
-    extra = "\n".join(
-        line
-        for line in (
-            f"#SBATCH --partition={partition}" if partition else "",
-            f"#SBATCH --account={account}" if account else "",
-        )
-        if line
-    )
+    extra = _account_lines(partition, account)
     return SLURM_TEMPLATE.format(
         job=f"gensemble-{exp.domain.name}",
         nodes=nodes,
@@ -112,14 +112,7 @@ def enrich_script(
 ) -> str:  # fmt: skip
     """The batch script of an archive enrichment (``enrich ... --dates ... --out X.zarr``
     arguments, checked by the caller); paths in ``args`` are taken as given."""
-    extra = "\n".join(
-        line
-        for line in (
-            f"#SBATCH --partition={partition}" if partition else "",
-            f"#SBATCH --account={account}" if account else "",
-        )
-        if line
-    )
+    extra = _account_lines(partition, account)
     return ENRICH_TEMPLATE.format(
         job="gensemble-enrich", nodes=nodes, gpus=gpus, cpus=cpus, time=time, extra=extra,
         workdir=shlex.quote(str(workdir or Path.cwd())), python=shlex.quote(sys.executable),
