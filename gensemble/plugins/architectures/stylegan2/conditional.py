@@ -67,8 +67,8 @@ class ConditionalGenerator(Generator):
         """Fields under ``cond`` (None: no condition), or under its ``encoded`` form
         (features, W offset) with a batch of 1, made once for many draws."""
         if encoded is None:
-            if cond is None:
-                cond = no_condition(ws.shape[0], (self.channels, self.height, self.width), ws)
+            if cond is None:  # every row the same: encoded once (inversion's hot loop)
+                cond = no_condition(1, (self.channels, self.height, self.width), ws)
             encoded = self.condition(cond)
         feats, offset = encoded
         b = ws.shape[0]
