@@ -1,5 +1,6 @@
 """Archive enrichment on torchrun: cases per second with 1 and 2 ranks (gloo, one thread
-each), peak memory against the number of cases, and the kill-and-resume check.
+each), peak memory of enrichment and of verification against the number of cases, and
+the kill-and-resume check.
 
 Setup: the ``mesoscale`` system at 32x32 (8 members per forecast, 24 h lead) and a
 generator of the study's reference widths (z/w 64, channel base 2048, max 64; 2 training
@@ -148,6 +149,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--memory", default="2,8,32")
     ap.add_argument("--skip-kill", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true", help="memory (and kill) only")
     args = ap.parse_args()
     sizes = [int(s) for s in args.memory.split(",")]
     work = Path(tempfile.mkdtemp(prefix="gensemble-archive-"))
@@ -157,7 +159,7 @@ def main() -> None:
               f"(const noise), {args.n} members out; {args.cases} cases; medians of "
               f"{args.repeats}; wall time with start-up")  # fmt: skip
         rows = {}
-        for label, ranks, threads in (("1 rank x 1 thread", 1, 1),
+        for label, ranks, threads in [] if args.skip_speed else (("1 rank x 1 thread", 1, 1),
                                       ("2 ranks x 1 thread (gloo)", 2, 1),
                                       ("1 rank x 2 threads", 1, 2)):  # fmt: skip
             times = []
@@ -168,18 +170,28 @@ def main() -> None:
                 shutil.rmtree(out)
             rows[label] = statistics.median(times)
             print(f"  {label:28s} {rows[label]:7.1f} s  {args.cases / rows[label]:.3f} cases/s")
-        base = rows["1 rank x 1 thread"]
-        print(f"  speed-up of 2 ranks over 1 (one thread each): "
-              f"{base / rows['2 ranks x 1 thread (gloo)']:.2f}x; over 1 rank x 2 threads: "
-              f"{rows['1 rank x 2 threads'] / rows['2 ranks x 1 thread (gloo)']:.2f}x")  # fmt: skip
-        print("\npeak RSS of archive enrichment (1 rank, 10 inversion steps):")
-        first = None
+        if rows:
+            base = rows["1 rank x 1 thread"]
+            two = rows["2 ranks x 1 thread (gloo)"]
+            print(
+                f"  speed-up of 2 ranks over 1 (one thread each): {base / two:.2f}x; "
+                f"over 1 rank x 2 threads: {rows['1 rank x 2 threads'] / two:.2f}x"
+            )
+        print("\npeak RSS of archive enrichment (1 rank, 10 inversion steps) and of its "
+              "verification (gensemble verify, 200 replicates; the archive's member chunk, "
+              "then 4 members at a time):")  # fmt: skip
+        first: dict[str, float] = {}
         for cases in sizes:
             out = work / f"m{cases}.zarr"
-            took, rss = timed(gensemble(*enrich_args(ckpt, store, cases, 10, args.n, out)), 2)
-            first = first or rss
-            print(f"  {cases:4d} cases: {rss:.3f} GB ({rss / first:.3f} of the first), "
-                  f"{took:.1f} s")  # fmt: skip
+            runs = {"enrich": gensemble(*enrich_args(ckpt, store, cases, 10, args.n, out)),
+                    "verify": gensemble("verify", out, "--data", store),
+                    "verify, 4 members at once": gensemble("verify", out, "--data", store,
+                                                           "--member-chunk", 4)}  # fmt: skip
+            for label, cmd in runs.items():
+                took, rss = timed(cmd, 2)
+                ratio = rss / first.setdefault(label, rss)
+                print(f"  {cases:4d} cases, {label:26s} {rss:.3f} GB ({ratio:.3f} of the "
+                      f"first), {took:.1f} s")  # fmt: skip
             shutil.rmtree(out)
         precision_check(ckpt, store, args.steps)
         if not args.skip_kill:

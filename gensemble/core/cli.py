@@ -62,6 +62,7 @@ def _register_commands() -> None:
         "sync_cmd",
         "events_cmd",
         "study_cmd",
+        "verify_cmd",
     ):
         importlib.import_module(f"gensemble.commands.{name}").register(app)
 

@@ -1,13 +1,14 @@
 """A season of StyleGAN forecasts in one CF zarr archive, written case by case.
 
 A case is one forecast (reference time) at one lead time.  The archive is laid out
-(forecast_reference_time, lead_time, member, y, x) per variable, one chunk per case, so
-ranks write their cases into disjoint chunks and a case is rewritten whole when it is
-redone.  Beside the fields: the ``generated`` flag and ``source_member`` of every output
-member, the inputs' reconstruction RMSE, and per case whether it is done, the inversion
-steps it ran, its seconds and the rank that made it.  ``case_done`` is written after the
-case's fields, so a case killed half-way is never taken for a finished one; a chunk
-killed half-way through its write reads as not done.
+(forecast_reference_time, lead_time, member, y, x) per variable, chunked by case (and by
+blocks of members when a case's members exceed ``CHUNK_BYTES``, so a reader can take a
+case a block at a time): ranks write their cases into disjoint chunks and a case is
+rewritten whole when it is redone.  Beside the fields: the ``generated`` flag and
+``source_member`` of every output member, the inputs' reconstruction RMSE, and per case
+whether it is done, the inversion steps it ran, its seconds and the rank that made it.
+``case_done`` is written after the case's fields, so a case killed half-way is never
+taken for a finished one; a chunk killed half-way through its write reads as not done.
 
 The archive records a fingerprint of what it is made of (checkpoint, store, cases,
 settings): a restart with the same job resumes it, another job is refused.
@@ -37,6 +38,8 @@ LOG = logging.getLogger(__name__)
 #: ``case_done`` values
 PENDING, DONE, ABSENT = 0, 1, -1
 FORMAT = "gensemble-archive/1"
+#: the most bytes of one field chunk: members of a case beyond it go to further chunks
+CHUNK_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -134,8 +137,9 @@ def create_archive(
     skeleton.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
     root = zarr.open_group(str(path), mode="a", zarr_format=3)
     case_dims = ["forecast_reference_time", "lead_time"]
+    block = max(1, min(n, CHUNK_BYTES // (4 * ny * nx)))
     for name in variables:
-        root.create_array(name, shape=(f_n, l_n, n, ny, nx), chunks=(1, 1, n, ny, nx),
+        root.create_array(name, shape=(f_n, l_n, n, ny, nx), chunks=(1, 1, block, ny, nx),
                           dtype="float32", fill_value=np.nan,
                           dimension_names=[*case_dims, "member", "y", "x"],
                           attributes={**cf_attrs(name), "grid_mapping": "crs"})  # fmt: skip
@@ -177,6 +181,11 @@ def open_archive(path: Path, key: str) -> zarr.Group:
             "out",
         )
     return root
+
+
+def member_chunk_of(path: Path, variable: str) -> int:
+    """Members per chunk of the archive's fields."""
+    return int(zarr.open_array(str(Path(path) / variable), mode="r").chunks[2])
 
 
 def case_state(root: zarr.Group, f: int, k: int) -> int:

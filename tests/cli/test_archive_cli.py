@@ -138,3 +138,52 @@ def test_slurm_enrich_writes_a_torchrun_script(store: Path, tmp_path: Path) -> N
     assert_user_error(proc, "No such option: --bogus")
     proc = run_cli("slurm", "enrich", CKPT, "--out", "x.zarr")
     assert_user_error(proc, "--data STORE and --dates")
+
+
+def test_verify_an_archive_case_by_case_in_member_chunks(store: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import zarr
+
+    archive = tmp_path / "season.zarr"
+    proc = run_cli("enrich", CKPT, "--data", store, "-n", "6", "--steps", "2", "--hybrid",
+                   "--dates", "2021-01-01..2021-01-06", "--out", archive)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    runs = {}
+    for chunk in ("0", "2"):
+        out = tmp_path / f"chunk{chunk}.json"
+        proc = run_cli("verify", archive, "--data", store, "--bootstrap", "50",
+                       "--member-chunk", chunk, "--out", out)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "6 cases" in proc.stdout and "difference from raw-4" in proc.stdout
+        runs[chunk] = json.loads(out.read_text())
+    whole, chunked = runs["0"], runs["2"]
+    assert whole["ensembles"] == {"raw-4": 4, "enriched-6": 6, "enriched-6:generated": 2}
+    assert (whole["member_chunk"], chunked["member_chunk"]) == (6, 2)
+    assert whole["cases"] == 6 and whole["variables"] == ["rr", "u10", "v10", "t2m"]
+    assert "outside the archive's dates" in whole["thresholds_from"]
+    assert len(whole["scores"]) == len(chunked["scores"]) > 0
+    for a, b in zip(whole["scores"], chunked["scores"], strict=True):
+        assert a[:3] == b[:3]
+        np.testing.assert_allclose(np.array(a[3:], float), np.array(b[3:], float),
+                                   rtol=1e-6, atol=1e-9, err_msg=str(a[:3]))  # fmt: skip
+    # a hybrid archive keeps its inputs first, flagged as not generated
+    with xr.open_zarr(archive, consolidated=False) as ds:
+        assert (ds["generated"].values[..., :4] == 0).all()
+
+    # an unfinished case is left out and said so; a store without truth is refused
+    part = tmp_path / "part.zarr"
+    shutil.copytree(archive, part)
+    zarr.open_group(str(part), mode="a")["case_done"][2, 0] = 0
+    proc = run_cli("verify", part, "--data", store, "--bootstrap", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "5 cases" in proc.stdout and "1 cases are not finished" in proc.stdout
+    bare = tmp_path / "bare.zarr"
+    shutil.copytree(store, bare)
+    shutil.rmtree(bare / "truth_fields")
+    assert_user_error(run_cli("verify", archive, "--data", bare), "holds no verifying truth")
+    assert_user_error(run_cli("verify", store, "--data", store), "is not a gensemble archive")
+    assert_user_error(run_cli("verify", tmp_path / "no.zarr", "--data", store), "does not exist")
+    assert_user_error(run_cli("verify", archive, "--data", store, "--event", "nowhere"),
+                      "nowhere")  # fmt: skip
