@@ -35,6 +35,9 @@ def evaluate(
         help="--event: station CSV (station,lat,lon,time,variable,value) or CF timeSeries netCDF",
     ),
     enrich: int = typer.Option(0, "--enrich", min=0, help="with --event: N enriched members"),
+    archive: Path = typer.Option(
+        None, "--archive", help="--event --obs: enriched members from this archive (enrich --out)"
+    ),
     calibration: str = typer.Option(None, "--calibration", help="a/b from calibrate (--event)"),
     rotations: int = typer.Option(2, min=1, help="--event without --obs: held-out members"),
     bootstrap: int = typer.Option(200, min=10, help="--event: bootstrap replicates"),
@@ -72,6 +75,7 @@ def evaluate(
             device=device,
             report=report,
             metrics=tuple(m.strip() for m in event_metrics.split(",") if m.strip()),
+            archive=archive,
         )
         _event(source, job, experiment_name, which, log)
         return

@@ -152,8 +152,7 @@ def _event_window(name: str | None) -> tuple[np.datetime64, np.datetime64] | Non
         return None
     from gensemble.events.selection import get_event
 
-    event = get_event(name)
-    return np.datetime64(event.start.rstrip("Z"), "s"), np.datetime64(event.end.rstrip("Z"), "s")
+    return get_event(name).window()
 
 
 def verify_archive(
@@ -224,8 +223,11 @@ def verify_archive(
         notes.append(f"{skipped['not finished']} cases are not finished: enrich again to "
                      "finish them")  # fmt: skip
     if window is not None:
-        notes.append(f"only the cases valid between {window[0]} and {window[1]} ({job.event}), "
-                     "scored over the whole domain")  # fmt: skip
+        notes.append(
+            f"only the cases valid between {window[0]} and {window[1]} ({job.event}), scored "
+            "over the whole domain with climatological thresholds (the event verification "
+            "scores the event's own region and thresholds)"
+        )
     return ArchiveVerification(Path(job.archive), method, variables, dict(table.members),
                                reference, len(todo), skipped, chunk, thresholds_from, climate,
                                scores, table, notes)  # fmt: skip

@@ -1,8 +1,10 @@
 """The forecasts of a store that fall in an event's window and region.
 
 A *case* is one forecast (reference time) at one valid time in the window: its M members
-(M, C, H, W) in physical units.  Accumulations (24 h rain from hourly rates) are made by
-:func:`gensemble.events.verify.accumulate` from the consecutive valid times of one forecast.
+(M, C, H, W) in physical units, read from the store when the case is scored
+(:meth:`EventData.read`), never all at once.  Accumulations (24 h rain from hourly rates)
+are made by :func:`gensemble.events.verify.accumulate` from the consecutive valid times of
+one forecast.
 """
 
 from __future__ import annotations
@@ -34,13 +36,23 @@ class EventData:
     variables: list[str]
     valid: np.ndarray  # (K,) valid times
     reference: np.ndarray  # (K,) forecast reference times
-    members: np.ndarray  # (K, M, C, H, W) physical
+    samples: np.ndarray  # (K, M) the store's sample of each member of each case
     mask: np.ndarray  # (H, W) region
     lon: np.ndarray
     lat: np.ndarray
     step_h: float
     dx_km: float = 1.0  # grid spacing, for neighbourhood sizes in km
     grid: Any = None  # the store's Grid (projection of the maps)
+    store: Any = None  # where the members are read from, case by case
+    order: tuple[int, ...] = ()  # the store's channel of each variable
+
+    @property
+    def members_per_case(self) -> int:
+        return int(self.samples.shape[1])
+
+    def read(self, k: int) -> np.ndarray:
+        """The members (M, C, H, W) of case ``k``, physical, float32."""
+        return self.store.read(self.samples[k])[:, list(self.order)].astype(np.float32)
 
 
 def select_event(store, event: Event, variables: list[str]) -> EventData:  # noqa: ANN001
@@ -72,7 +84,7 @@ def select_event(store, event: Event, variables: list[str]) -> EventData:  # noq
         raise UserError(f"event {event.name}: the store has fewer than 2 members per forecast")
     keys = sorted(groups)
     order = [store.variable_names.index(v) for v in variables]
-    members = np.stack([store.read(np.asarray(groups[k][:m]))[:, order] for k in keys])
+    samples = np.array([groups[k][:m] for k in keys], dtype=np.int64)
     valid = np.array([k[1] for k in keys])
     steps = np.diff(np.unique(valid)).astype("timedelta64[s]").astype(float) / 3600
     return EventData(
@@ -80,11 +92,13 @@ def select_event(store, event: Event, variables: list[str]) -> EventData:  # noq
         variables=list(variables),
         valid=valid,
         reference=np.array([k[0] for k in keys]),
-        members=members.astype(np.float32),
+        samples=samples,
         mask=mask,
         lon=lon,
         lat=lat,
         step_h=float(steps.min()) if steps.size else 1.0,
         dx_km=float(np.mean(store.grid.spacing_m())) / 1e3,
         grid=store.grid,
+        store=store,
+        order=tuple(order),
     )

@@ -16,14 +16,15 @@ at least ``resampling.MIN_BLOCKS`` blocks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from gensemble.evaluation import ensemble_scores as es
 from gensemble.events import resampling as rs
+from gensemble.events.groups import Group
 from gensemble.events.selection import EventData
 from gensemble.events.truth import Stations
 
@@ -128,50 +129,6 @@ def accumulate(x: np.ndarray, valid: np.ndarray, group: np.ndarray, hours: float
     return (np.asarray(keep), np.stack(out)) if keep else None
 
 
-def build_ensembles(
-    data: EventData,
-    loaded: Any,
-    device: Any,
-    enricher: Any,
-    cfg: VerifyConfig,
-    pcfg: Any,
-    icfg: Any,
-    pseudo: bool,
-):  # noqa: ANN201
-    """Per truth case: the ensembles (name -> (K', N, C, H, W)), the grid truth
-    (K', C, H, W) when a held-out member is the truth (``pseudo``), the group (forecast
-    and held-out member) and valid time of each case.  Raw and climate need only the
-    model's ``sample``; ``enricher`` (None when ``cfg.enrich`` is 0) makes the rest."""
-    k_cases, m = data.members.shape[:2]
-    holdouts: list[int | None] = list(range(min(max(cfg.rotations, 1), m))) if pseudo else [None]
-    ens: dict[str, list[np.ndarray]] = {}
-    truth, group, valid = [], [], []
-    gen = torch.Generator().manual_seed(cfg.seed)
-    for r, held in enumerate(holdouts):
-        for k in range(k_cases):
-            members = data.members[k]
-            if held is not None:
-                truth.append(members[held])
-                members = np.delete(members, held, axis=0)
-            ens.setdefault("raw", []).append(members)
-            if cfg.enrich > 0:
-                torch.manual_seed(cfg.seed + k)
-                out = enricher.enrich(members, cfg.enrich, icfg, pcfg)
-                ens.setdefault("enriched", []).append(out.fields)
-                extra = max(cfg.enrich - members.shape[0], 1)
-                ens.setdefault("hybrid", []).append(
-                    np.concatenate([members, out.fields[:extra]]).astype(np.float32)
-                )
-            # the generator's unconditional climate, as many members
-            n = max(cfg.enrich, members.shape[0])
-            climate = loaded.generate_physical(n, gen, device=device)
-            ens.setdefault("climate", []).append(climate.numpy())
-            group.append(f"{data.reference[k]}#{r}")
-            valid.append(data.valid[k])
-    stacked = {name: np.stack(v) for name, v in ens.items()}
-    return stacked, (np.stack(truth) if truth else None), np.array(group), np.array(valid)
-
-
 def _at(x: np.ndarray, stations: Stations | None, mask: np.ndarray) -> np.ndarray:
     """Values at the scored points: (..., H, W) -> (..., P)."""
     if stations is not None:
@@ -181,81 +138,117 @@ def _at(x: np.ndarray, stations: Stations | None, mask: np.ndarray) -> np.ndarra
 
 def verify(
     data: EventData,
-    ensembles: dict[str, np.ndarray],
-    truth_grid: np.ndarray | None,
-    group: np.ndarray,
-    valid: np.ndarray,
+    groups: Iterable[Group],
     stations: Stations | None,
     cfg: VerifyConfig,
 ) -> Verification:
-    """Scores of every ensemble at every threshold of the event, with intervals.  With
-    stations, each scores with the observations it has (a missing hour is left out of
-    that hour, and of the sums over periods that contain it)."""
-    rng = np.random.default_rng(cfg.seed)
-    res = Verification(
-        data.event.name,
-        "observations" if stations is not None else "held-out member",
-        len(valid),
-        {k: v.shape[1] for k, v in ensembles.items()},
-    )
+    """Scores of every ensemble at every threshold of the event, with intervals, summed
+    group by group (:mod:`.groups`: one forecast in memory at a time).  With stations,
+    each scores with the observations it has (a missing hour is left out of that hour,
+    and of the sums over periods that contain it)."""
+    from gensemble.events.threshold_sums import QuantileSample, ThresholdSums
+
+    truth = "observations" if stations is not None else "held-out member"
+    res = Verification(data.event.name, truth, 0, {})
+    plan: list[ThresholdSums | str] = []  # each threshold, in order: its sums or a note
     for t in data.event.thresholds:
         if t.variable not in data.variables:
-            res.notes.append(f"{t.label}: the model does not make {t.variable}")
+            plan.append(f"{t.label}: the model does not make {t.variable}")
             continue
-        c = data.variables.index(t.variable)
         res.thresholds[t.label] = f"{t.quantity} > {t.value:g} {t.units}"
-        if stations is not None:
-            if t.variable not in stations.values:
-                res.notes.append(f"{t.label}: no observations of {t.variable}")
-                continue
-            obs_all = stations.values[t.variable]
+        if stations is not None and t.variable not in stations.values:
+            plan.append(f"{t.label}: no observations of {t.variable}")
         else:
-            obs_all = truth_grid[:, c]
-        acc = accumulate(obs_all, valid, group, t.accumulation_h, data.step_h)
-        if acc is None:
-            res.notes.append(
-                f"{t.label}: the forecasts cover less than {t.accumulation_h:g} h in the window"
-            )
-            continue
-        keep, obs = acc
-        vals = {
-            name: accumulate(e[:, :, c], valid, group, t.accumulation_h, data.step_h)[1]
-            for name, e in ensembles.items()
-        }
-        obs_pts = obs if stations is not None else _at(obs, None, data.mask)
-        seen = np.isfinite(obs_pts)
-        if not seen.any():
-            res.notes.append(f"{t.label}: no station has a complete {t.accumulation_h:g} h value")
-            continue
-        pts = {n: _at(v, stations, data.mask) for n, v in vals.items()}
-        blocks = rs.blocks_of(group[keep], valid[keep], max(cfg.block_h, t.accumulation_h))
-        n_blocks = len(np.unique(blocks[seen.any(axis=1)]))
-        if n_blocks < rs.MIN_BLOCKS:
-            res.notes.append(
-                f"{t.label}: {len(keep)} cases in {n_blocks} independent block(s) of "
-                f"{max(cfg.block_h, t.accumulation_h):g} h: too few for an interval to be "
-                f"trusted, so no difference is called significant (needs {rs.MIN_BLOCKS})"
-            )
-        base = ScoreRow(
-            "",
-            "",
-            float("nan"),
-            units=t.units,
-            cases=int(seen.any(axis=1).sum()),
-            blocks=n_blocks,
-            observations=int(seen.sum()),
-            stations=None if stations is None else int(seen.any(axis=0).sum()),
-        )
-        _flag_degenerate(res, t, pts)
-        _score_threshold(res, t, pts, obs_pts, vals, obs, data, stations, cfg, rng, blocks, base)
+            plan.append(ThresholdSums(t, data.variables.index(t.variable), cfg.seed))
+    sums = [s for s in plan if isinstance(s, ThresholdSums)]
+    # the first threshold of each quantity collects its tail quantiles for all of them
+    first = {}
+    for s in sums:
+        first.setdefault(s.threshold.quantity, s)
+    quantiles: dict[tuple[str, str], QuantileSample] = {}
+    box = (slice(None), *region_box(data.mask))
+    for g in groups:
+        res.n_cases += len(g.valid)
+        res.ensembles = {k: v.shape[1] for k, v in g.ensembles.items()}
+        for s in sums:
+            t, c = s.threshold, s.channel
+            if stations is not None:
+                obs_all = stations.values[t.variable][g.cases]
+            else:
+                obs_all = g.truth[:, c]
+            label = np.full(len(g.valid), g.label, dtype=object)
+            acc = accumulate(obs_all, g.valid, label, t.accumulation_h, data.step_h)
+            if acc is None:
+                continue
+            s.covered = True
+            keep, obs = acc
+            vals = {
+                name: accumulate(e[:, :, c], g.valid, label, t.accumulation_h, data.step_h)[1]
+                for name, e in g.ensembles.items()
+            }
+            s.valid.append(g.valid[keep])
+            s.group.append(label[keep])
+            obs_pts = obs if stations is not None else _at(obs, None, data.mask)
+            s.add_points({n: _at(v, stations, data.mask) for n, v in vals.items()}, obs_pts)
+            if stations is not None:
+                s.add_stations(np.isfinite(obs_pts))
+                continue
+            s.add_grid(vals, obs, data.mask, box, cfg.scales)
+            if first[t.quantity] is s:
+                for n, e in [*vals.items(), ("truth", obs[:, None])]:
+                    q = quantiles.setdefault((n, t.quantity), QuantileSample(cfg.seed))
+                    q.add(e[..., data.mask])
+    rng = np.random.default_rng(cfg.seed)
+    for s in plan:
+        if isinstance(s, str):
+            res.notes.append(s)
+        else:
+            _finish_threshold(res, s, data, stations, cfg, rng, quantiles)
     return res
 
 
-def _flag_degenerate(res: Verification, t, pts: dict[str, np.ndarray]) -> None:  # noqa: ANN001
+def _finish_threshold(res, s, data, stations, cfg, rng, quantiles) -> None:  # noqa: ANN001
+    """The rows of one threshold from its sums (in the order a whole-event pass gives)."""
+    t = s.threshold
+    if not s.covered:
+        res.notes.append(
+            f"{t.label}: the forecasts cover less than {t.accumulation_h:g} h in the window"
+        )
+        return
+    seen_any = np.concatenate(s.seen_any)
+    if not seen_any.any():
+        res.notes.append(f"{t.label}: no station has a complete {t.accumulation_h:g} h value")
+        return
+    valid, group = np.concatenate(s.valid), np.concatenate(s.group)
+    blocks = rs.blocks_of(group, valid, max(cfg.block_h, t.accumulation_h))
+    n_blocks = len(np.unique(blocks[seen_any]))
+    if n_blocks < rs.MIN_BLOCKS:
+        res.notes.append(
+            f"{t.label}: {len(valid)} cases in {n_blocks} independent block(s) of "
+            f"{max(cfg.block_h, t.accumulation_h):g} h: too few for an interval to be "
+            f"trusted, so no difference is called significant (needs {rs.MIN_BLOCKS})"
+        )
+    base = ScoreRow(
+        "",
+        "",
+        float("nan"),
+        units=t.units,
+        cases=int(seen_any.sum()),
+        blocks=n_blocks,
+        observations=int(np.concatenate(s.seen_count).sum()),
+        stations=None if stations is None else int(s.station_seen.sum()),
+    )
+    _flag_degenerate(res, t, s.exceeds)
+    _score_threshold(res, s, cfg, rng, blocks, base)
+    if stations is None:  # neighbourhood and object scores need the truth on the grid
+        _grid_scores(res, s, data, cfg, base, quantiles)
+
+
+def _flag_degenerate(res: Verification, t, exceeds: dict[str, bool]) -> None:  # noqa: ANN001
     """An ensemble that never exceeds the threshold at the scored points has no ROC area
     and an FSS of 0 by construction: say so rather than show them as scores."""
-    for name, e in pts.items():
-        if not (e > t.value).any():
+    for name, ever in exceeds.items():
+        if not ever:
             why = f"never exceeds {t.value:g} {t.units}"
             res.flags[(name, f"roc_area/{t.label}")] = why
             res.notes.append(
@@ -264,12 +257,11 @@ def _flag_degenerate(res: Verification, t, pts: dict[str, np.ndarray]) -> None: 
             )
 
 
-def _score_threshold(
-    res, t, pts, obs_pts, grid_vals, grid_obs, data, stations, cfg, rng, blocks, base
-) -> None:  # noqa: ANN001
+def _score_threshold(res, s, cfg, rng, blocks, base) -> None:  # noqa: ANN001
     from dataclasses import replace
 
-    stats = {n: rs.sufficient(e, obs_pts, t.value) for n, e in pts.items()}
+    t = s.threshold
+    stats = {n: s.sufficient(n) for n in s.stats}
     point, intervals = rs.bootstrap_scores(stats, blocks, t.label, cfg.bootstrap, rng)
     seen = {(r.ensemble, r.score) for r in res.table}
     enough = base.blocks >= rs.MIN_BLOCKS
@@ -289,13 +281,8 @@ def _score_threshold(
                 res.diffs.append(
                     ScoreDiff(n, key, value - point["raw"][key], dlo, dhi, significant)
                 )
-    res.ranks[t.label] = {n: es.rank_histogram(e, obs_pts, cfg.seed) for n, e in pts.items()}
-    res.reliability[t.label] = {
-        n: es.reliability(*es.exceedance(e, obs_pts, t.value), members=e.shape[1])
-        for n, e in pts.items()
-    }
-    if stations is None:  # neighbourhood and object scores need the truth on the grid
-        _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base)
+    res.ranks[t.label] = dict(s.ranks)
+    res.reliability[t.label] = {n: es.reliability_curve(r) for n, r in s.reliability.items()}
 
 
 def region_box(mask: np.ndarray) -> tuple[slice, slice]:
@@ -304,33 +291,32 @@ def region_box(mask: np.ndarray) -> tuple[slice, slice]:
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
-def _grid_scores(res, t, grid_vals, grid_obs, data, cfg, seen, base) -> None:  # noqa: ANN001
+def _grid_scores(res, s, data, cfg, base, quantiles) -> None:  # noqa: ANN001
     """Probability maps, FSS within the region's box (scales in km), tail quantiles (once
     per quantity) and rain objects of each ensemble and of the truth."""
     from dataclasses import replace
 
-    occ = (grid_obs > t.value).astype(float)
-    res.maps[t.label] = {"truth": np.where(data.mask, occ.mean(axis=0), np.nan)}
-    box = (slice(None), *region_box(data.mask))
+    t = s.threshold
+    seen = {(r.ensemble, r.score) for r in res.table}
+    cases = s.truth_cases
+    res.maps[t.label] = {n: np.where(data.mask, g.prob / cases, np.nan) for n, g in s.grid.items()}
     grid_row = replace(base, observations=int(data.mask.sum()) * base.cases)
-    for n, e in [*grid_vals.items(), ("truth", grid_obs[:, None])]:
-        rows = []
+    for n in [*(n for n in s.grid if n != "truth"), "truth"]:
+        g, rows = s.grid[n], []
         if n != "truth":
-            prob = (e > t.value).mean(axis=1)
-            res.maps[t.label][n] = np.where(data.mask, prob.mean(axis=0), np.nan)
-            for s in cfg.scales:
-                sums = es.fss_sums((prob * data.mask)[box], (occ * data.mask)[box], s)
-                name = f"fss_{s * data.dx_km:.3g}km/{t.label}"
-                rows.append((name, es.fss_value(sums), ""))
+            for sc in cfg.scales:
+                name = f"fss_{sc * data.dx_km:.3g}km/{t.label}"
+                rows.append((name, es.fss_value(g.fss[sc]), ""))
                 if (n, f"roc_area/{t.label}") in res.flags:
                     res.flags[(n, name)] = res.flags[(n, f"roc_area/{t.label}")]
-        rows.append((f"objects/{t.label}", es.mean_objects(e * data.mask, t.value), "count"))
+        rows.append((f"objects/{t.label}", g.objects / g.fields, "count"))
         if (n, f"q99/{t.quantity}") not in seen:
-            region = e[..., data.mask]
-            rows += [
-                (f"q{q:g}/{t.quantity}", float(np.quantile(region, q / 100)), t.units)
-                for q in (99, 99.9)
-            ]
+            sample = quantiles[(n, t.quantity)]
+            rows += [(f"q{q:g}/{t.quantity}", sample.quantile(q / 100), t.units)
+                     for q in (99, 99.9)]  # fmt: skip
             seen.add((n, f"q99/{t.quantity}"))
+            if sample.sampled and n == "truth":
+                res.notes.append(f"q99/{t.quantity}: from a uniform sample of "
+                                 f"{sample.cap} of {sample.total} values")  # fmt: skip
         for score, value, units in rows:
             res.table.append(replace(grid_row, ensemble=n, score=score, value=value, units=units))

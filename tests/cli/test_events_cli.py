@@ -248,3 +248,33 @@ def test_raw_and_climate_need_only_sample(alex: dict, tmp_path: Path, monkeypatc
     out = run_event(LoadedModel(path), path, job)
     assert set(out.verification.ensembles) == {"raw", "climate"}
     assert any(r.score.startswith("spread_skill:") for r in out.verification.table)
+
+
+def test_event_verification_reads_enriched_members_from_an_archive(
+    alex: dict, tmp_path: Path
+) -> None:
+    """A season archive's members verified on the event against stations, case by case;
+    a held-out member cannot verify them (they were made from it) and a partial archive
+    is refused in one line."""
+    ckpt = next(alex["dir"].glob(f"runs/{alex['run']}/checkpoints/last.safetensors"))
+    archive = tmp_path / "season.zarr"
+    enrich = ("enrich", ckpt, "--data", alex["store"], "-n", "6", "--steps", "2",
+              "--dates", "2020-10-01..2020-10-03")  # fmt: skip
+    proc = run_cli(*enrich, "--out", archive)
+    assert proc.returncode == 0, proc.stderr
+    obs = _stations(alex, tmp_path / "obs.csv")
+    report = tmp_path / "a.html"
+    args = ("evaluate", ckpt, "--event", "alex", "--data", alex["store"], "--bootstrap", "20",
+            "--no-log", "--archive", archive)  # fmt: skip
+    proc = run_cli(*args, "--obs", obs, "--report", report)
+    assert proc.returncode == 0, proc.stderr
+    assert "enriched - raw crps/rr:" in proc.stdout and "hybrid - raw" in proc.stdout
+    text = report.read_text()
+    assert "season.zarr" in text and "Truth: observations" in text
+    assert_user_error(run_cli(*args), "held-out member cannot verify them")
+    assert_user_error(run_cli(*args, "--obs", obs, "--enrich", "4"), "not both")
+    part = tmp_path / "part.zarr"
+    proc = run_cli(*enrich, "--leads", "1,2,3", "--out", part)
+    assert proc.returncode == 0, proc.stderr
+    args = (*args[:-1], part, "--obs", obs)
+    assert_user_error(run_cli(*args), "lacks 27 of the event's 30 cases")
