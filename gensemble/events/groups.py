@@ -133,10 +133,13 @@ def groups(
                 n = max(cfg.enrich if archive is None else archive.n, members.shape[0])
                 climate = loaded.generate_physical(n, gen, device=device)
                 ens.setdefault("climate", []).append(climate.numpy())
-            yield Group(
+            group = Group(
                 {name: np.stack(v) for name, v in ens.items()},
                 np.stack(truth) if truth else None,
                 cases,
                 f"{data.reference[cases[0]]}#{r}",
                 data.valid[cases],
             )
+            ens, truth = {}, []  # the per-case arrays are in the group now
+            yield group
+            group = None  # dropped before the next group is read  # noqa: F841

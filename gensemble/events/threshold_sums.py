@@ -2,9 +2,9 @@
 
 Every event score is a function of sums over cases: the bootstrap's per-case sufficient
 statistics (kept per case, a few numbers each), rank and reliability counts, probability
-maps, FSS sums, object counts.  The tail quantiles are not: they are taken from every
-value of the region, kept whole up to :data:`QUANTILE_VALUES` and sampled uniformly
-beyond (a random-key reservoir), so memory stays bounded however long the event.
+maps, FSS sums, object counts.  The tail quantiles are not, but they only involve the
+largest values: :class:`TailQuantiles` keeps the top 1 % (and a uniform sample when even
+that passes :data:`QUANTILE_VALUES`), so memory stays bounded however long the event.
 """
 
 from __future__ import annotations
@@ -20,16 +20,23 @@ from gensemble.events import resampling as rs
 
 LOG = logging.getLogger(__name__)
 
-#: values kept for a tail quantile before they are sampled
-QUANTILE_VALUES = 4_000_000
+#: the most values kept for the tail quantiles of one (ensemble, quantity)
+QUANTILE_VALUES = 2_000_000
 
 
-class QuantileSample:
-    """The values of one (ensemble, quantity) over the event's region: all of them up to
-    ``cap``, beyond it a uniform sample of ``cap`` (the smallest random keys)."""
+class TailQuantiles:
+    """Quantiles at or above ``q_min`` of a stream of at most ``bound`` values.
 
-    def __init__(self, seed: int, cap: int = QUANTILE_VALUES) -> None:
-        self.cap, self.total = cap, 0
+    The q-quantile (numpy's linear interpolation) of T values only involves the
+    ceil((1 - q) T) + 1 largest, so only the largest ceil((1 - q_min) bound) + 2 values
+    are kept, which gives the exact quantiles.  Where that is more than ``cap`` values,
+    a uniform sample of ``cap`` values (the smallest random keys) is kept instead."""
+
+    def __init__(self, bound: int, q_min: float = 0.99, seed: int = 0,
+                 cap: int = QUANTILE_VALUES) -> None:  # fmt: skip
+        self.q_min, self.cap, self.total = q_min, cap, 0
+        self.k = int(np.ceil((1 - q_min) * bound)) + 2
+        self.exact = self.k <= cap
         self.values = np.zeros(0, dtype=np.float32)
         self.keys = np.zeros(0)
         self._rng = np.random.default_rng(seed)
@@ -38,17 +45,31 @@ class QuantileSample:
         x = np.asarray(x, dtype=np.float32).ravel()
         self.total += x.size
         self.values = np.concatenate([self.values, x])
+        if self.exact:
+            if self.values.size > 2 * self.k:
+                self.values = np.partition(self.values, self.values.size - self.k)[-self.k :]
+            return
         self.keys = np.concatenate([self.keys, self._rng.random(x.size)])
         if self.values.size > self.cap:
             keep = np.argpartition(self.keys, self.cap)[: self.cap]
             self.values, self.keys = self.values[keep], self.keys[keep]
 
     def quantile(self, q: float) -> float:
-        return float(np.quantile(self.values, q))
+        if not self.exact:
+            return float(np.quantile(self.values, q))
+        if q < self.q_min:
+            raise ValueError(f"only quantiles from {self.q_min} are kept, not {q}")
+        top = np.sort(self.values)[::-1]  # top[i]: the (i + 1)-th largest
+        pos = (self.total - 1) * q
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, self.total - 1)
+        pair = np.array([top[self.total - 1 - lo], top[self.total - 1 - hi]])
+        # numpy's own interpolation between the two order statistics, in their precision
+        return float(np.quantile(pair, pos - lo))
 
     @property
     def sampled(self) -> bool:
-        return self.total > self.cap
+        return not self.exact and self.total > self.cap
 
 
 @dataclass

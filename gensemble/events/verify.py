@@ -146,7 +146,7 @@ def verify(
     group by group (:mod:`.groups`: one forecast in memory at a time).  With stations,
     each scores with the observations it has (a missing hour is left out of that hour,
     and of the sums over periods that contain it)."""
-    from gensemble.events.threshold_sums import QuantileSample, ThresholdSums
+    from gensemble.events.threshold_sums import ThresholdSums
 
     truth = "observations" if stations is not None else "held-out member"
     res = Verification(data.event.name, truth, 0, {})
@@ -165,39 +165,17 @@ def verify(
     first = {}
     for s in sums:
         first.setdefault(s.threshold.quantity, s)
-    quantiles: dict[tuple[str, str], QuantileSample] = {}
+    quantiles: dict[tuple[str, str], Any] = {}  # (ensemble, quantity) -> TailQuantiles
+    rotations = 1 if stations is not None else min(max(cfg.rotations, 1), data.members_per_case)
+    cases = len(data.valid) * rotations  # the most cases any quantity is summed over
     box = (slice(None), *region_box(data.mask))
     for g in groups:
         res.n_cases += len(g.valid)
         res.ensembles = {k: v.shape[1] for k, v in g.ensembles.items()}
         for s in sums:
-            t, c = s.threshold, s.channel
-            if stations is not None:
-                obs_all = stations.values[t.variable][g.cases]
-            else:
-                obs_all = g.truth[:, c]
-            label = np.full(len(g.valid), g.label, dtype=object)
-            acc = accumulate(obs_all, g.valid, label, t.accumulation_h, data.step_h)
-            if acc is None:
-                continue
-            s.covered = True
-            keep, obs = acc
-            vals = {
-                name: accumulate(e[:, :, c], g.valid, label, t.accumulation_h, data.step_h)[1]
-                for name, e in g.ensembles.items()
-            }
-            s.valid.append(g.valid[keep])
-            s.group.append(label[keep])
-            obs_pts = obs if stations is not None else _at(obs, None, data.mask)
-            s.add_points({n: _at(v, stations, data.mask) for n, v in vals.items()}, obs_pts)
-            if stations is not None:
-                s.add_stations(np.isfinite(obs_pts))
-                continue
-            s.add_grid(vals, obs, data.mask, box, cfg.scales)
-            if first[t.quantity] is s:
-                for n, e in [*vals.items(), ("truth", obs[:, None])]:
-                    q = quantiles.setdefault((n, t.quantity), QuantileSample(cfg.seed))
-                    q.add(e[..., data.mask])
+            _add_group(g, s, data, stations, cfg, box, first[s.threshold.quantity] is s,
+                       quantiles, cases)  # fmt: skip
+        g = None  # scored: dropped before the next group is made  # noqa: F841
     rng = np.random.default_rng(cfg.seed)
     for s in plan:
         if isinstance(s, str):
@@ -205,6 +183,39 @@ def verify(
         else:
             _finish_threshold(res, s, data, stations, cfg, rng, quantiles)
     return res
+
+
+def _add_group(g, s, data, stations, cfg, box, collect, quantiles, cases) -> None:  # noqa: ANN001
+    """One group's sums at one threshold (its arrays are dropped on return); ``collect``:
+    this threshold gathers its quantity's tail quantiles."""
+    from gensemble.events.threshold_sums import TailQuantiles
+
+    t, c = s.threshold, s.channel
+    obs_all = stations.values[t.variable][g.cases] if stations is not None else g.truth[:, c]
+    label = np.full(len(g.valid), g.label, dtype=object)
+    acc = accumulate(obs_all, g.valid, label, t.accumulation_h, data.step_h)
+    if acc is None:
+        return
+    s.covered = True
+    keep, obs = acc
+    vals = {
+        name: accumulate(e[:, :, c], g.valid, label, t.accumulation_h, data.step_h)[1]
+        for name, e in g.ensembles.items()
+    }
+    s.valid.append(g.valid[keep])
+    s.group.append(label[keep])
+    obs_pts = obs if stations is not None else _at(obs, None, data.mask)
+    s.add_points({n: _at(v, stations, data.mask) for n, v in vals.items()}, obs_pts)
+    if stations is not None:
+        s.add_stations(np.isfinite(obs_pts))
+        return
+    s.add_grid(vals, obs, data.mask, box, cfg.scales)
+    if collect:
+        for n, e in [*vals.items(), ("truth", obs[:, None])]:
+            if (n, t.quantity) not in quantiles:
+                bound = cases * e.shape[1] * int(data.mask.sum())
+                quantiles[(n, t.quantity)] = TailQuantiles(bound, 0.99, cfg.seed)
+            quantiles[(n, t.quantity)].add(e[..., data.mask])
 
 
 def _finish_threshold(res, s, data, stations, cfg, rng, quantiles) -> None:  # noqa: ANN001
@@ -315,8 +326,8 @@ def _grid_scores(res, s, data, cfg, base, quantiles) -> None:  # noqa: ANN001
             rows += [(f"q{q:g}/{t.quantity}", sample.quantile(q / 100), t.units)
                      for q in (99, 99.9)]  # fmt: skip
             seen.add((n, f"q99/{t.quantity}"))
-            if sample.sampled and n == "truth":
-                res.notes.append(f"q99/{t.quantity}: from a uniform sample of "
-                                 f"{sample.cap} of {sample.total} values")  # fmt: skip
+            if sample.sampled:
+                res.notes.append(f"q99/{t.quantity} of {n}: from a uniform sample of "
+                                 f"{sample.cap} of its {sample.total} values")  # fmt: skip
         for score, value, units in rows:
             res.table.append(replace(grid_row, ensemble=n, score=score, value=value, units=units))
