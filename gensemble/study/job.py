@@ -36,12 +36,16 @@ LOG = logging.getLogger(__name__)
 
 
 class SharedInversions:
-    """The enricher, with each (members, settings) inverted once: methods that differ
-    only in how they perturb or are calibrated share their inversions."""
+    """The enricher, with each (members, settings) inverted once while calibrating:
+    methods that differ only in how they perturb or are calibrated share their
+    inversions.  The test cases are inverted once each anyway (the ensemble maker shares
+    an inversion between methods within a case), so once calibration is over nothing is
+    kept: memory does not grow with the number of test cases."""
 
     def __init__(self, enricher: Any) -> None:
         self._enricher = enricher
         self._done: dict[tuple[str, str], Any] = {}
+        self.keeping = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._enricher, name)
@@ -49,6 +53,8 @@ class SharedInversions:
     def invert(self, members: np.ndarray, cfg: Any, on_step: Any = None) -> Any:
         import hashlib
 
+        if not self.keeping:
+            return self._enricher.invert(members, cfg, on_step)
         key = (hashlib.sha1(np.ascontiguousarray(members).tobytes()).hexdigest(),
                cfg.model_dump_json())  # fmt: skip
         if key not in self._done:
@@ -56,8 +62,10 @@ class SharedInversions:
         return self._done[key]
 
     def forget(self) -> None:
-        """Drop the kept inversions (the test dates need none of the calibration's)."""
+        """Drop the kept inversions and keep no more (the test dates need none of the
+        calibration's, and each of their own is used within its case)."""
         self._done.clear()
+        self.keeping = False
 
 
 @dataclass

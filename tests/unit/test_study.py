@@ -256,3 +256,23 @@ def test_the_generator_is_reused_only_for_the_same_settings(tmp_path, monkeypatc
         assert spec.architecture["options"]["truth_fraction"] == tf
         gens.get(spec, f"generator-{method.name}")
     assert calls == [0, 1, 1, 1] and (tmp_path / "generator-c.json").exists()
+
+
+def test_inversions_are_shared_while_calibrating_and_not_kept_after() -> None:
+    from gensemble.study.job import SharedInversions
+
+    class Counting:
+        calls = 0
+
+        def invert(self, members, cfg, on_step=None):  # noqa: ANN001, ANN201
+            Counting.calls += 1
+            return object()
+
+    shared = SharedInversions(Counting())
+    cfg = CalibrationConfig()  # any pydantic settings: the key is their JSON
+    x = np.zeros((2, 3), dtype=np.float32)
+    assert shared.invert(x, cfg) is shared.invert(x, cfg) and Counting.calls == 1
+    shared.forget()
+    shared.invert(x, cfg)
+    shared.invert(x, cfg)
+    assert Counting.calls == 3 and not shared._done  # test cases: inverted, never kept
