@@ -66,6 +66,7 @@ class ArchiveVerification:
     scores: StudyScores
     table: CaseTable
     notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)  # what the archive records
 
     def to_json(self) -> dict[str, Any]:
         s = self.scores
@@ -230,7 +231,7 @@ def verify_archive(
         )
     return ArchiveVerification(Path(job.archive), method, variables, dict(table.members),
                                reference, len(todo), skipped, chunk, thresholds_from, climate,
-                               scores, table, notes)  # fmt: skip
+                               scores, table, notes, prov)  # fmt: skip
 
 
 def _archive_reader(

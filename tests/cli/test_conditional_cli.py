@@ -143,3 +143,30 @@ def test_post_processing_needs_a_truth(trained: tuple[Path, Path], tmp_path: Pat
     }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(cfg))
     assert_user_error(run_cli("train", tmp_path / "exp.yaml"), "truth")
+
+
+def test_a_conditional_archive_is_verified_and_logged_to_its_run(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A season of conditional forecasts into an archive, verified against the store's
+    truth, its scores logged to the run that trained the generator."""
+    from mlflow.tracking import MlflowClient
+
+    folder, ckpt = trained
+    archive = tmp_path / "cond.zarr"
+    proc = run_cli("enrich", ckpt, "--method", "conditional", "--seeds", "2", "--data",
+                   folder / "members.zarr", "--dates", "2021-01-01..2021-01-05", "-n", "6",
+                   "--out", archive)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("verify", archive, "--data", folder / "members.zarr", "--bootstrap", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert "5 cases" in proc.stdout and "conditional-6" in proc.stdout
+    run = ckpt.parent.parent.name
+    assert f"to run {run}" in proc.stdout
+    client = MlflowClient(f"sqlite:///{folder.parent}/mlflow.db")
+    metrics = client.get_run(run).data.metrics
+    assert "verify/conditional-6/t2m/crps" in metrics and "verify/raw-4/rr/brier_q90" in metrics
+    assert any(a.path.startswith("verify") for a in client.list_artifacts(run))
+    proc = run_cli("verify", archive, "--data", folder / "members.zarr", "--bootstrap", "0",
+                   "--uri", f"sqlite:///{tmp_path}/other.db")  # fmt: skip
+    assert proc.returncode == 0 and "not logged:" in proc.stdout, proc.stdout

@@ -40,12 +40,19 @@ def shared_step(model, real, step):  # noqa: ANN001, ANN201
 
 @pytest.mark.parametrize("name, arch, extra", ref.CASES, ids=[c[0] for c in ref.CASES])
 def test_shared_step_is_bit_identical_to_the_steps_it_replaced(name, arch, extra) -> None:  # noqa: ANN001
+    """Bit for bit where the CPU rounds as the one that made the fixtures did."""
     extra = dict(extra, **(SG3_BEFORE if arch == "stylegan3" else {}))
     got = ref.run_case(arch, extra, shared_step)
     expected = load_file(str(FIXTURES / f"{name}.safetensors"))
     assert set(got) == set(expected)
     for key, value in expected.items():
-        assert torch.equal(got[key], value), key
+        if torch.equal(got[key], value):  # bit for bit on the CPU that made the fixtures
+            continue
+        # another CPU's kernels (AVX-512 against AVX2) round the last bits otherwise:
+        # measured up to 4.3e-6 of a tensor's largest value after the 5 steps; a changed
+        # step moves parameters by about the learning rate (2e-3) per step
+        scale = float(value.abs().max()) if value.numel() else 0.0
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-5 * scale, msg=key)
 
 
 def test_stylegan3_defaults_follow_nvidias_decays() -> None:
