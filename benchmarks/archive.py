@@ -118,9 +118,12 @@ def kill_and_resume(ckpt: Path, store: Path, args: argparse.Namespace, work: Pat
           f"ranks that made cases: {ranks}")  # fmt: skip
 
 
-def precision_check(ckpt: Path, store: Path, steps: int) -> None:
+def precision_check(ckpt: Path, store: Path, steps: int, repeats: int = 3) -> None:
     """One case's 8 members inverted in fp32 and under bf16 autocast: reconstruction RMSE
-    per variable (physical units) and seconds."""
+    per variable (physical units) and the median seconds of ``repeats`` runs, after one
+    short warm-up run of each (first calls pay one-time costs)."""
+    import statistics
+
     import torch
 
     from gensemble.data.store import Store
@@ -131,14 +134,20 @@ def precision_check(ckpt: Path, store: Path, steps: int) -> None:
     e = Enricher(LoadedModel(ckpt), prior_draws=2000)
     members = Store(store).read(np.arange(8))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"\nbf16 against fp32 ({device}; one case of 8 members, {steps} steps, const noise):")
+    print(f"\nbf16 against fp32 ({device}; one case of 8 members, {steps} steps, const noise, "
+          f"median of {repeats} after a warm-up):")  # fmt: skip
     for precision in ("fp32", "bf16"):
-        t0 = time.perf_counter()
-        inv = e.invert(members, InversionConfig(steps=steps, tol=0, precision=precision), None)
-        took = time.perf_counter() - t0
+        e.invert(members, InversionConfig(steps=2, tol=0, precision=precision), None)
+    for precision in ("fp32", "bf16"):
+        took = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            cfg = InversionConfig(steps=steps, tol=0, precision=precision)
+            inv = e.invert(members, cfg, None)
+            took.append(time.perf_counter() - t0)
         rmse = e.rmse(members, inv).mean(0)
         cells = ", ".join(f"{v} {r:.4f}" for v, r in zip(e.loaded.variables, rmse, strict=True))
-        print(f"  {precision}: reconstruction RMSE {cells}; {took:.1f} s")
+        print(f"  {precision}: reconstruction RMSE {cells}; {statistics.median(took):.2f} s")
 
 
 def main() -> None:

@@ -59,6 +59,10 @@ class ArchiveMembers:
         missing = [v for v in data.variables if v not in self.ds.data_vars]
         if missing:
             raise UserError(f"the archive {path} has no {missing[0]}", "archive")
+        grid = tuple(self.ds[data.variables[0]].shape[-2:])
+        if grid != tuple(data.mask.shape):
+            raise UserError(f"the archive {path} is on a {grid[0]}x{grid[1]} grid, the store "
+                            f"on {data.mask.shape[0]}x{data.mask.shape[1]}", "archive")  # fmt: skip
         refs = self.ds["forecast_reference_time"].values.astype("datetime64[s]")
         leads = self.ds["lead_time"].values.astype(np.float64)
         done = self.ds["case_done"].values
