@@ -21,8 +21,8 @@ def enrich(
     dates: str = typer.Option(
         None,
         "--dates",
-        help="with --data: every forecast issued START..END into a .zarr "
-        "archive (resumable; torchrun shares the cases among its ranks)",
+        help="with --data: every forecast issued START..END (or a study's test dates: "
+        "its study.json) into a .zarr archive (resumable; torchrun shares the cases)",
     ),
     leads: str = typer.Option(None, "--leads", help="with --dates: lead times (hours), e.g. 6,12"),
     lead: float = typer.Option(None, "--lead", help="with --data: lead time (hours)"),

@@ -56,8 +56,8 @@ def slurm(
 
 def _checked_enrich_args(args: list[str]) -> list[str]:
     """enrich's arguments, parsed by enrich itself (mistakes fail now, not in the queue),
-    with the store and the archive as absolute paths (the job runs in the script's
-    folder)."""
+    with the store, the archive and a study record as absolute paths (the job runs in the
+    script's folder)."""
     from gensemble.commands.enrich_cmd import enrich
 
     command = typer.main.get_command(_single(enrich))
@@ -71,12 +71,14 @@ def _checked_enrich_args(args: list[str]) -> list[str]:
         raise UserError("a SLURM enrichment is an archive: give --data STORE and --dates")
     if Path(params["out"]).suffix != ".zarr":
         raise UserError(f"an archive is a .zarr folder, got {Path(params['out']).name}")
-    absolute = {"--data": params["data"], "--out": params["out"]}
     out, it = [], iter(args)
     for a in it:
         out.append(a)
-        if a in absolute:
+        if a in ("--data", "--out"):
             out.append(str(Path(next(it)).resolve()))
+        elif a == "--dates":  # a study's study.json, not START..END, is a path too
+            dates = next(it)
+            out.append(str(Path(dates).resolve()) if dates.strip().endswith(".json") else dates)
     return out
 
 

@@ -71,16 +71,37 @@ def _parse_time(text: str, what: str) -> np.datetime64:
         raise UserError(f"{what} {text!r} is not an ISO date/time", "dates") from None
 
 
-def case_list(store: Any, dates: str, leads: list[float] | float | None) -> CaseList:
-    """The forecasts of ``store`` issued in ``dates`` (``START..END``, both included, or
-    one date) at ``leads`` (default every lead the store holds)."""
+def _study_test_dates(path: Path) -> np.ndarray:
+    """The test dates of a study, from the record it wrote (``study.json``)."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "dates")
+    try:
+        record = json.loads(path.read_text())
+        if record.get("format") != "gensemble-study/1":
+            raise ValueError("no gensemble-study/1 format mark")
+        return np.array([np.datetime64(t, "s") for t in record["split"]["test"]])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path} is not a study record ({exc})", "dates") from None
+
+
+def _issued_in(dates: str, ref: np.ndarray, store: Any) -> np.ndarray:
+    """Which forecasts ``dates`` asks for: ``START..END`` (both included), one date, or
+    the test dates of a study (the path of its ``study.json``)."""
+    if dates.strip().endswith(".json"):
+        test = _study_test_dates(Path(dates.strip()))
+        keep = np.isin(ref, test)
+        if not keep.any():
+            raise UserError(
+                f"{store.path}: none of the {test.size} test dates of {dates} (the store's "
+                f"run from {ref.min()} to {ref.max()})",
+                "dates",
+            )
+        return keep
     start, _, end = dates.partition("..")
     t0 = _parse_time(start, "start date")
     t1 = _parse_time(end, "end date") if end else t0
     if t1 < t0:
         raise UserError(f"the dates {dates} end before they start", "dates")
-    index = ForecastIndex.of(store)
-    ref = index.reference
     keep = (ref >= t0) & (ref <= t1)
     if not keep.any():
         raise UserError(
@@ -88,6 +109,16 @@ def case_list(store: Any, dates: str, leads: list[float] | float | None) -> Case
             f"{ref.min()} to {ref.max()})",
             "dates",
         )
+    return keep
+
+
+def case_list(store: Any, dates: str, leads: list[float] | float | None) -> CaseList:
+    """The forecasts of ``store`` issued in ``dates`` (``START..END``, both included, one
+    date, or a study's ``study.json``: its test dates) at ``leads`` (default every lead
+    the store holds)."""
+    index = ForecastIndex.of(store)
+    ref = index.reference
+    keep = _issued_in(dates, ref, store)
     all_leads = np.unique(index.lead[keep])
     if leads is not None:
         leads = [float(h) for h in np.atleast_1d(leads)]

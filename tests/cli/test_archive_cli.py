@@ -187,3 +187,32 @@ def test_verify_an_archive_case_by_case_in_member_chunks(store: Path, tmp_path: 
     assert_user_error(run_cli("verify", tmp_path / "no.zarr", "--data", store), "does not exist")
     assert_user_error(run_cli("verify", archive, "--data", store, "--event", "nowhere"),
                       "nowhere")  # fmt: skip
+
+
+def test_a_studys_test_dates_as_the_case_list(store: Path, tmp_path: Path) -> None:
+    """``--dates study.json``: the forecasts of the study's test split, however scattered;
+    the SLURM script gets the record's absolute path."""
+    import json
+
+    record = tmp_path / "study.json"
+    test = ["2021-01-02T00:00:00", "2021-01-05T00:00:00.000000000", "2030-01-01T00:00:00"]
+    split = {"train": [], "calibrate": [], "test": test}
+    record.write_text(json.dumps({"format": "gensemble-study/1", "split": split}))
+    out = tmp_path / "test.zarr"
+    proc = run_cli("enrich", CKPT, "--data", store, "-n", "4", "--steps", "2", "--dates", record,
+                   "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "2 cases (0 done before" in proc.stdout
+    with xr.open_zarr(out, consolidated=False) as ds:
+        refs = ds["forecast_reference_time"].values.astype("datetime64[D]").astype(str).tolist()
+    assert refs == ["2021-01-02", "2021-01-05"]
+    proc = run_cli("slurm", "enrich", CKPT, "--data", store, "--dates", "study.json", "-n", "4",
+                   "--out", "s.zarr", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0 and f"--dates {record}" in proc.stdout, proc.stderr
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps({"format": "something-else"}))
+    base = ("enrich", CKPT, "--data", store, "-n", "4", "--out", tmp_path / "x.zarr")
+    assert_user_error(run_cli(*base, "--dates", bad), "is not a study record")
+    bad.write_text(json.dumps({"format": "gensemble-study/1", "split": {"test": ["2030-01-01"]}}))
+    assert_user_error(run_cli(*base, "--dates", bad), "none of the 1 test dates")
+    assert_user_error(run_cli(*base, "--dates", tmp_path / "no.json"), "does not exist")
