@@ -77,12 +77,19 @@ def case_crps(ens: np.ndarray | torch.Tensor, obs: np.ndarray | torch.Tensor, fa
     n = x.shape[1]
     # in the members' precision (float32 fields stay float32), summed in float64
     abs_mean = np.abs(x - y[:, None].astype(x.dtype)).mean(axis=1, dtype=np.float64)
-    s = np.sort(x, axis=1)
-    weights = (2 * np.arange(1, n + 1) - n - 1).reshape(1, n, 1).astype(np.float64)
-    pair_sum = 2 * (weights * s).sum(axis=1)
-    plain, fair_v = crps_from(abs_mean, pair_sum, n)
+    plain, fair_v = crps_from(abs_mean, sorted_pair_sum(x, axis=1), n)
     out = fair_v if fair else plain
     return np.where(np.isnan(y), np.nan, out)
+
+
+def sorted_pair_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """sum over ordered pairs i != j of |x_i - x_j| along ``axis``, from the sorted
+    members: 2 sum_i (2i - n - 1) x_(i), summed in float64."""
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    weights = (2 * np.arange(1, n + 1) - n - 1).reshape(shape).astype(np.float64)
+    return 2 * (weights * np.sort(x, axis=axis)).sum(axis=axis)
 
 
 def fair_crps(
@@ -251,17 +258,28 @@ def ranks(s: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch
     return torch.where(torch.isnan(y), -1, _split_ties(lt, le - lt, u))
 
 
-def rank_histogram(ens: np.ndarray, obs: np.ndarray, seed: int = 0) -> np.ndarray:
+def rank_counts(
+    below: np.ndarray, ties: np.ndarray, seen: np.ndarray, members: int,
+    seed: int | np.random.Generator = 0,
+) -> np.ndarray:  # fmt: skip
+    """Counts (members + 1,) of the ranks given, per observation, how many members lie
+    below it and tie with it (ties split at random); only the ``seen`` observations.  A
+    Generator as ``seed`` continues its stream (chunks of cases rank as one call would)."""
+    u = np.random.default_rng(seed).random(np.shape(below))
+    rank = _split_ties(below, ties, u)
+    return np.bincount(rank[seen].ravel(), minlength=members + 1)
+
+
+def rank_histogram(
+    ens: np.ndarray, obs: np.ndarray, seed: int | np.random.Generator = 0
+) -> np.ndarray:
     """Counts (N + 1,) of the rank of obs (K, P) among ens (K, N, P); missing
     observations have no rank and are not counted.  One observation per ensemble, so the
     members below and tied are counted directly (no sort)."""
     x, y = np.asarray(ens), np.asarray(obs)
-    n = x.shape[1]
     below = (x < y[:, None]).sum(axis=1)
     ties = (x == y[:, None]).sum(axis=1)
-    u = np.random.default_rng(seed).random(below.shape)
-    rank = _split_ties(below, ties, u)
-    return np.bincount(rank[np.isfinite(y)].ravel(), minlength=n + 1)
+    return rank_counts(below, ties, np.isfinite(y), x.shape[1], seed)
 
 
 def fss_sums(forecast: torch.Tensor, observed: torch.Tensor, scale: int) -> np.ndarray:

@@ -30,14 +30,6 @@ LOG = logging.getLogger(__name__)
 ChunkReader = Callable[[int, int], np.ndarray]
 
 
-def _pair_sum_within(x: np.ndarray) -> np.ndarray:
-    """sum over ordered pairs i != j of |x_i - x_j| per point, members x (k, P)."""
-    k = x.shape[0]
-    s = np.sort(x, axis=0)
-    weights = (2 * np.arange(1, k + 1) - k - 1).reshape(k, 1).astype(np.float64)
-    return 2 * (weights * s).sum(axis=0)
-
-
 def _pair_sum_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """sum over ordered pairs (one member of a, one of b, both ways) of |a_i - b_j|."""
     out = np.zeros(a.shape[1], dtype=np.float64)
@@ -88,7 +80,7 @@ class MemberSums:
         self.mean += delta * k / total
         self.n = total
         self.abs_sum += np.abs(x - y32).sum(axis=0, dtype=np.float64)
-        self.pair_sum += _pair_sum_within(x)
+        self.pair_sum += es.sorted_pair_sum(x, axis=0)
         self.below += (x < y32).sum(axis=0)
         self.ties += (x == y32).sum(axis=0)
         self.lo = np.minimum(self.lo, x.min(axis=0))
@@ -110,15 +102,14 @@ class MemberSums:
         n, y = self.n, self.y
         plain, fair = es.crps_from(self.abs_sum / n, self.pair_sum, n)
         variance = self.m2 / (n - 1) if n > 1 else np.zeros_like(self.m2)
-        u = np.random.default_rng(self.seed).random((1, y.size))
-        rank = es._split_ties(self.below[None], self.ties[None], u)
         out = {
             "cases": np.array(1.0),
             "points": np.array(y.size, dtype=float),
             "crps": np.array(plain.sum()),
             "crps_fair": np.array(fair.sum()),
             "ss": np.array([variance.sum(), y.size, ((self.mean - y) ** 2).sum(), y.size]),
-            "rank": np.bincount(rank[np.isfinite(y)[None]].ravel(), minlength=n + 1).astype(float),
+            "rank": es.rank_counts(self.below[None], self.ties[None], np.isfinite(y)[None], n,
+                                   self.seed).astype(float),
             "outside": np.array(float(((y < self.lo) | (y > self.hi)).sum())),
             "spec": self.spec / n,
             "spec_truth": spectrum(y.reshape(1, *self.shape)),

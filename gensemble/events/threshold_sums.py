@@ -115,11 +115,7 @@ class ThresholdSums:
             self.exceeds[name] = self.exceeds.get(name, False) or bool((e > t).any())
             # ties split by the draws a whole-event pass makes (one stream per ensemble)
             draw = self._draws.setdefault(name, np.random.default_rng(self.seed))
-            below = (e < obs[:, None]).sum(axis=1)
-            ties = (e == obs[:, None]).sum(axis=1)
-            rank = es._split_ties(below, ties, draw.random(below.shape))
-            counts = np.bincount(rank[seen].ravel(), minlength=e.shape[1] + 1)
-            self.ranks[name] = self.ranks.get(name, 0) + counts
+            self.ranks[name] = self.ranks.get(name, 0) + es.rank_histogram(e, obs, draw)
             p, o = es.exceedance(e, obs, t)
             rel = es.reliability_sums(p, o, members=e.shape[1])
             self.reliability[name] = self.reliability.get(name, 0) + rel
