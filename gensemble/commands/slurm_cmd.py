@@ -59,6 +59,7 @@ def _checked_enrich_args(args: list[str]) -> list[str]:
     with the store, the archive and a study record as absolute paths (the job runs in the
     script's folder)."""
     from gensemble.commands.enrich_cmd import enrich
+    from gensemble.enrichment.archive import study_record
 
     command = typer.main.get_command(_single(enrich))
     try:
@@ -78,7 +79,8 @@ def _checked_enrich_args(args: list[str]) -> list[str]:
             out.append(str(Path(next(it)).resolve()))
         elif a == "--dates":  # a study's study.json, not START..END, is a path too
             dates = next(it)
-            out.append(str(Path(dates).resolve()) if dates.strip().endswith(".json") else dates)
+            record = study_record(dates)
+            out.append(str(record.resolve()) if record is not None else dates)
     return out
 
 

@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import typer
 
 LOG = logging.getLogger(__name__)
@@ -40,7 +39,11 @@ def verify(
     store's truth, case by case in flat memory, with paired bootstrap intervals."""
     from gensemble.core.atomic import atomic_path
     from gensemble.core.progress import progress
-    from gensemble.enrichment.archive_verify import VerifyArchiveJob, verify_archive
+    from gensemble.enrichment.archive_verify import (
+        VerifyArchiveJob,
+        log_verification,
+        verify_archive,
+    )
 
     job = VerifyArchiveJob(archive, data, bootstrap, seed, member_chunk, fss_scale, block_hours,
                            event)  # fmt: skip
@@ -53,7 +56,7 @@ def verify(
         Path(tmp).write_text(json.dumps(res.to_json(), indent=1))
     typer.echo(f"wrote {path}")
     if log:
-        _log(res, path, uri)
+        typer.echo(log_verification(res, path, uri))
 
 
 def _print(res) -> None:  # noqa: ANN001 - an ArchiveVerification
@@ -90,43 +93,6 @@ def _print(res) -> None:  # noqa: ANN001 - an ArchiveVerification
     typer.echo("differences are of badness (lower is better); * : the interval excludes 0")
     for note in res.notes:
         typer.echo(f"note: {note}")
-
-
-def _log(res, path: Path, uri: str | None) -> None:  # noqa: ANN001 - an ArchiveVerification
-    """The scores, as ``verify/ENSEMBLE/VARIABLE/SCORE``, and the JSON, into the run that
-    trained the archive's generator (left as it is)."""
-    from gensemble.core.tracking import Tracker
-    from gensemble.inference.checkpoint_io import read_metadata
-    from gensemble.inference.loaded import experiment_of
-
-    run_id, ckpt = res.provenance.get("run_id"), res.provenance.get("checkpoint_path")
-    if not run_id:
-        typer.echo("not logged: the archive's generator was not trained in a tracked run")
-        return
-    if uri is None:
-        if not ckpt or not Path(ckpt).exists():
-            typer.echo(f"not logged: the generator {ckpt} is not here to say where its run "
-                       "is tracked; give the tracking URI")  # fmt: skip
-            return
-        uri = experiment_of(read_metadata(Path(ckpt))).tracking_uri()
-    from gensemble.core.errors import UserError
-
-    tracker = Tracker(uri)
-    try:
-        tracker.attach(run_id)
-    except UserError as exc:  # the scores are written: say why they are not logged
-        typer.echo(f"not logged: {exc}")
-        return
-    step = int(res.provenance.get("training_step") or 0)
-    scalars = {
-        f"verify/{e.replace(':', '_')}/{v}/{k}": est.value
-        for (e, v, k), est in res.scores.scores.items()
-        if np.isfinite(est.value)
-    }
-    tracker.log_metrics(scalars, step)
-    tracker.log_artifact(path, "verify")
-    tracker.flush()
-    typer.echo(f"logged {len(scalars)} scores to run {run_id} in {tracker.uri}")
 
 
 def register(app: typer.Typer) -> None:

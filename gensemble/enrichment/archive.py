@@ -71,6 +71,12 @@ def _parse_time(text: str, what: str) -> np.datetime64:
         raise UserError(f"{what} {text!r} is not an ISO date/time", "dates") from None
 
 
+def study_record(dates: str) -> Path | None:
+    """The path, when ``dates`` names a study's record (its ``study.json``) rather than
+    ``START..END`` or one date."""
+    return Path(dates.strip()) if dates.strip().endswith(".json") else None
+
+
 def _study_test_dates(path: Path) -> np.ndarray:
     """The test dates of a study, from the record it wrote (``study.json``)."""
     if not path.is_file():
@@ -87,8 +93,9 @@ def _study_test_dates(path: Path) -> np.ndarray:
 def _issued_in(dates: str, ref: np.ndarray, store: Any) -> np.ndarray:
     """Which forecasts ``dates`` asks for: ``START..END`` (both included), one date, or
     the test dates of a study (the path of its ``study.json``)."""
-    if dates.strip().endswith(".json"):
-        test = _study_test_dates(Path(dates.strip()))
+    record = study_record(dates)
+    if record is not None:
+        test = _study_test_dates(record)
         keep = np.isin(ref, test)
         if not keep.any():
             raise UserError(
@@ -212,11 +219,6 @@ def open_archive(path: Path, key: str) -> zarr.Group:
             "out",
         )
     return root
-
-
-def member_chunk_of(path: Path, variable: str) -> int:
-    """Members per chunk of the archive's fields."""
-    return int(zarr.open_array(str(Path(path) / variable), mode="r").chunks[2])
 
 
 def case_state(root: zarr.Group, f: int, k: int) -> int:

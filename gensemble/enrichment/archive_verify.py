@@ -18,7 +18,6 @@ archive's dates where it has some, never from the truth.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gensemble.core.errors import UserError
+from gensemble.enrichment.archive_reader import ArchiveReader
 from gensemble.study.bootstrap import CaseTable, StudyScores, bootstrap
 from gensemble.study.scores import Climate
 
@@ -81,47 +81,35 @@ class ArchiveVerification:
         }  # fmt: skip
 
 
-def _open(job: VerifyArchiveJob) -> tuple[Any, Any, dict[str, Any]]:
-    import xarray as xr
-
+def _open(job: VerifyArchiveJob) -> tuple[ArchiveReader, Any]:
     from gensemble.data.store import Store
-    from gensemble.enrichment.archive import FORMAT
 
-    path = Path(job.archive)
-    if not path.exists():
-        raise UserError(f"{path} does not exist", "archive")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, chunks={})
-    except Exception as exc:  # noqa: BLE001 - whatever zarr says, it is not an archive
-        raise UserError(f"{path} is not a gensemble archive ({exc})", "archive") from None
-    if ds.attrs.get("gensemble_archive") != FORMAT:
-        raise UserError(f"{path} is not a gensemble archive (no {FORMAT} format mark)",
-                        "archive")  # fmt: skip
+    archive = ArchiveReader.open(Path(job.archive))
     if not Path(job.store).exists():
         raise UserError(f"{job.store} does not exist", "data")
     store = Store(Path(job.store))
     if not store.has_truth:
         raise UserError(f"{job.store} holds no verifying truth: prepare the store with one",
                         "data")  # fmt: skip
-    return ds, store, json.loads(ds.attrs.get("provenance", "{}"))
+    return archive, store
 
 
-def _store_cases(store: Any, ds: Any) -> tuple[list[str], list[list[np.ndarray | None]]]:
+def _store_cases(
+    store: Any, archive: ArchiveReader
+) -> tuple[list[str], list[list[np.ndarray | None]]]:
     """The archive's variables, and per (forecast, lead) the store's member samples."""
     from gensemble.enrichment.archive import case_list
 
-    refs = ds["forecast_reference_time"].values.astype("datetime64[s]")
-    leads = ds["lead_time"].values.astype(np.float64)
-    variables = [v for v in store.variable_names if v in ds.data_vars]
-    if variables != list(store.variable_names) or tuple(ds[variables[0]].shape[-2:]) != tuple(
-        store.shape[-2:]
-    ):
+    refs = archive.reference
+    variables = [v for v in store.variable_names if v in archive.ds.data_vars]
+    grid = archive.grid_shape(variables[0]) if variables else None
+    if variables != list(store.variable_names) or grid != tuple(store.shape[-2:]):
         raise UserError(
-            f"the archive's variables and grid ({variables}, {ds[variables[0]].shape[-2:]}) "
+            f"the archive's variables and grid ({variables}, {grid}) "
             f"are not the store's ({store.variable_names}, {store.shape[-2:]})",
             "data",
         )
-    cases = case_list(store, f"{refs.min()}..{refs.max()}", list(leads))
+    cases = case_list(store, f"{refs.min()}..{refs.max()}", list(archive.leads))
     samples: list[list[np.ndarray | None]] = []
     for r in refs:
         hit = np.flatnonzero(cases.reference == r)
@@ -132,13 +120,13 @@ def _store_cases(store: Any, ds: Any) -> tuple[list[str], list[list[np.ndarray |
     return variables, samples
 
 
-def _climate(store: Any, ds: Any, variables: list[str]) -> tuple[Climate, str]:
+def _climate(store: Any, refs: np.ndarray, variables: list[str]) -> tuple[Climate, str]:
     """Thresholds from at most CLIMATE_SAMPLES members issued outside the archive's dates
-    (or, when there are none, from the archive dates' raw members)."""
+    ``refs`` (or, when there are none, from the archive dates' raw members)."""
     from gensemble.data.forecasts import ForecastIndex
 
     index = ForecastIndex.of(store)
-    inside = np.isin(index.reference, ds["forecast_reference_time"].values.astype("datetime64[s]"))
+    inside = np.isin(index.reference, refs)
     pool = [int(m[0]) for m, i in zip(index.members, inside, strict=True) if not i]
     where = "forecasts issued outside the archive's dates"
     if not pool:
@@ -160,18 +148,16 @@ def verify_archive(
     job: VerifyArchiveJob, on_case: Callable[[int, int], None] | None = None
 ) -> ArchiveVerification:
     """Score every finished case of the archive; ``on_case(i, total)`` after each."""
-    from gensemble.enrichment.archive import DONE, member_chunk_of
+    from gensemble.enrichment.archive import DONE
     from gensemble.evaluation.member_sums import chunked_case_sums
     from gensemble.events.resampling import blocks_of
 
-    ds, store, prov = _open(job)
-    variables, samples = _store_cases(store, ds)
-    refs = ds["forecast_reference_time"].values.astype("datetime64[s]")
-    leads = ds["lead_time"].values.astype(np.float64)
-    done = ds["case_done"].values
-    n = int(ds.sizes["member"])
-    chunk = job.member_chunk or member_chunk_of(Path(job.archive), variables[0])
-    climate, thresholds_from = _climate(store, ds, variables)
+    archive, store = _open(job)
+    variables, samples = _store_cases(store, archive)
+    refs, leads, done, n = archive.reference, archive.leads, archive.done, archive.members
+    prov = archive.provenance
+    chunk = job.member_chunk or archive.member_chunk(variables[0])
+    climate, thresholds_from = _climate(store, refs, variables)
     window = _event_window(job.event)
     skipped = {"not finished": 0, "no truth at the valid time": 0, "outside the event": 0}
     todo = []
@@ -197,14 +183,13 @@ def verify_archive(
     for i, (f, k, valid, row) in enumerate(todo):
         truth = store.read_truth(np.array([row]))[0]
         raw = np.sort(np.asarray(samples[f][k]))
-        generated = np.asarray(ds["generated"].data[f, k].compute())
         ensembles: dict[str, Callable[[int, int], np.ndarray]] = {
             reference: lambda a, b, raw=raw: store.read(raw[a:b]),
-            f"{label}-{n}": _archive_reader(ds, variables, f, k, np.arange(n)),
+            f"{label}-{n}": _reader(archive, variables, f, k, np.arange(n)),
         }
-        made = np.flatnonzero(generated == 1)
+        made = np.flatnonzero(archive.generated(f, k))
         if 0 < made.size < n:
-            ensembles[f"{label}-{n}:generated"] = _archive_reader(ds, variables, f, k, made)
+            ensembles[f"{label}-{n}:generated"] = _reader(archive, variables, f, k, made)
         sizes = {reference: raw.size, f"{label}-{n}": n, f"{label}-{n}:generated": made.size}
         for name, read in ensembles.items():
             sums = chunked_case_sums(read, sizes[name], chunk, truth, variables,
@@ -234,14 +219,41 @@ def verify_archive(
                                scores, table, notes, prov)  # fmt: skip
 
 
-def _archive_reader(
-    ds: Any, variables: list[str], f: int, k: int, members: np.ndarray
+def _reader(
+    archive: ArchiveReader, variables: list[str], f: int, k: int, members: np.ndarray
 ) -> Callable[[int, int], np.ndarray]:
-    """Reads members[a:b] of case (f, k): (b - a, C, H, W), one dask read per variable."""
+    """Reads members[a:b] of case (f, k): (b - a, C, H, W)."""
+    return lambda a, b: archive.fields(f, k, variables, members[a:b])
 
-    def read(a: int, b: int) -> np.ndarray:
-        pick = members[a:b]
-        sel = slice(int(pick[0]), int(pick[-1]) + 1) if np.all(np.diff(pick) == 1) else pick
-        return np.stack([ds[v].data[f, k, sel].compute() for v in variables], axis=1)
 
-    return read
+def log_verification(res: ArchiveVerification, path: Path, uri: str | None) -> str:
+    """The scores, as ``verify/ENSEMBLE/VARIABLE/SCORE``, and the JSON at ``path``, into
+    the run that trained the archive's generator (its status left as it is); what was
+    done, or why nothing was (the scores are written already: not an error)."""
+    from gensemble.core.tracking import Tracker
+    from gensemble.inference.checkpoint_io import read_metadata
+    from gensemble.inference.loaded import experiment_of
+
+    run_id, ckpt = res.provenance.get("run_id"), res.provenance.get("checkpoint_path")
+    if not run_id:
+        return "not logged: the archive's generator was not trained in a tracked run"
+    if uri is None:
+        if not ckpt or not Path(ckpt).exists():
+            return (f"not logged: the generator {ckpt} is not here to say where its run is "
+                    "tracked; give the tracking URI")  # fmt: skip
+        uri = experiment_of(read_metadata(Path(ckpt))).tracking_uri()
+    tracker = Tracker(uri)
+    try:
+        tracker.attach(run_id)
+    except UserError as exc:
+        return f"not logged: {exc}"
+    step = int(res.provenance.get("training_step") or 0)
+    scalars = {
+        f"verify/{e.replace(':', '_')}/{v}/{k}": est.value
+        for (e, v, k), est in res.scores.scores.items()
+        if np.isfinite(est.value)
+    }
+    tracker.log_metrics(scalars, step)
+    tracker.log_artifact(path, "verify")
+    tracker.flush()
+    return f"logged {len(scalars)} scores to run {run_id} in {tracker.uri}"

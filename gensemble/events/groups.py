@@ -14,7 +14,6 @@ generator's stream) is the one a whole-event pass makes.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,26 +45,18 @@ class ArchiveMembers:
     --out``), read lazily case by case."""
 
     def __init__(self, path: Path, data: EventData) -> None:
-        import xarray as xr
+        from gensemble.enrichment.archive import DONE
+        from gensemble.enrichment.archive_reader import ArchiveReader
 
-        from gensemble.enrichment.archive import DONE, FORMAT
-
-        try:
-            self.ds = xr.open_zarr(path, consolidated=False, chunks={})
-        except Exception as exc:  # noqa: BLE001 - whatever zarr says, it is not an archive
-            raise UserError(f"{path} is not a gensemble archive ({exc})", "archive") from None
-        if self.ds.attrs.get("gensemble_archive") != FORMAT:
-            raise UserError(f"{path} is not a gensemble archive", "archive")
-        missing = [v for v in data.variables if v not in self.ds.data_vars]
+        self.archive = archive = ArchiveReader.open(Path(path))
+        missing = [v for v in data.variables if v not in archive.ds.data_vars]
         if missing:
             raise UserError(f"the archive {path} has no {missing[0]}", "archive")
-        grid = tuple(self.ds[data.variables[0]].shape[-2:])
+        grid = archive.grid_shape(data.variables[0])
         if grid != tuple(data.mask.shape):
             raise UserError(f"the archive {path} is on a {grid[0]}x{grid[1]} grid, the store "
                             f"on {data.mask.shape[0]}x{data.mask.shape[1]}", "archive")  # fmt: skip
-        refs = self.ds["forecast_reference_time"].values.astype("datetime64[s]")
-        leads = self.ds["lead_time"].values.astype(np.float64)
-        done = self.ds["case_done"].values
+        refs, leads, done = archive.reference, archive.leads, archive.done
         self.variables = list(data.variables)
         self.index: list[tuple[int, int]] = []
         lacking = []
@@ -83,15 +74,20 @@ class ArchiveMembers:
                 f"cases (first: {lacking[0]})",
                 "archive",
             )
-        self.n = int(self.ds.sizes["member"])
-        self.provenance = json.loads(self.ds.attrs.get("provenance", "{}"))
+        self.n = archive.members
+        self.provenance = archive.provenance
 
     def read(self, case: int) -> tuple[np.ndarray, np.ndarray]:
         """(N, C, H, W) members of the event's case ``case``, and which were generated
         (a hybrid archive also holds its inputs)."""
         f, k = self.index[case]
-        fields = np.stack([self.ds[v].data[f, k].compute() for v in self.variables], axis=1)
-        return fields, np.asarray(self.ds["generated"].data[f, k].compute()) == 1
+        return self.archive.fields(f, k, self.variables), self.archive.generated(f, k)
+
+
+def held_out(cfg: Any, members: int, pseudo: bool) -> list[int | None]:
+    """The member held out as the truth in each rotation (``pseudo``), or one pass with
+    none (observations are the truth)."""
+    return list(range(min(max(cfg.rotations, 1), members))) if pseudo else [None]
 
 
 def groups(
@@ -108,8 +104,7 @@ def groups(
     """The event's groups: raw members (M - 1 when one is held out as the truth),
     enriched (N made by ``enricher``, or the archive's), hybrid (raw plus N - M of the
     enriched) and climate (N unconditional draws)."""
-    k_cases, m = data.samples.shape
-    holdouts: list[int | None] = list(range(min(max(cfg.rotations, 1), m))) if pseudo else [None]
+    holdouts = held_out(cfg, data.members_per_case, pseudo)
     gen = torch.Generator().manual_seed(cfg.seed)
     forecasts = [np.flatnonzero(data.reference == r) for r in np.unique(data.reference)]
     for r, held in enumerate(holdouts):

@@ -24,7 +24,7 @@ import numpy as np
 
 from gensemble.evaluation import ensemble_scores as es
 from gensemble.events import resampling as rs
-from gensemble.events.groups import Group
+from gensemble.events.groups import Group, held_out
 from gensemble.events.selection import EventData
 from gensemble.events.truth import Stations
 
@@ -166,8 +166,8 @@ def verify(
     for s in sums:
         first.setdefault(s.threshold.quantity, s)
     quantiles: dict[tuple[str, str], Any] = {}  # (ensemble, quantity) -> TailQuantiles
-    rotations = 1 if stations is not None else min(max(cfg.rotations, 1), data.members_per_case)
-    cases = len(data.valid) * rotations  # the most cases any quantity is summed over
+    rotations = held_out(cfg, data.members_per_case, stations is None)
+    cases = len(data.valid) * len(rotations)  # the most cases any quantity is summed over
     box = (slice(None), *region_box(data.mask))
     for g in groups:
         res.n_cases += len(g.valid)
