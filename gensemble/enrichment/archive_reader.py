@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from gensemble.core.errors import UserError
+from gensemble.core.errors import DataError, UserError
 from gensemble.enrichment.archive import FORMAT
 
 LOG = logging.getLogger(__name__)
@@ -84,8 +84,18 @@ class ArchiveReader:
         if members is not None:
             contiguous = members.size and np.all(np.diff(members) == 1)
             pick = slice(int(members[0]), int(members[-1]) + 1) if contiguous else members
-        return np.stack([self.ds[v].data[f, k, pick].compute() for v in variables], axis=1)
+        return np.stack([self._read(v, f, k, pick) for v in variables], axis=1)
 
     def generated(self, f: int, k: int) -> np.ndarray:
         """(N,) whether each member of case (f, k) was generated (not an input)."""
-        return np.asarray(self.ds["generated"].data[f, k].compute()) == 1
+        return self._read("generated", f, k, slice(None)) == 1
+
+    def _read(self, name: str, f: int, k: int, pick: Any) -> np.ndarray:
+        """One array's part of a case; a chunk that cannot be decoded (a damaged or
+        truncated file) is the archive's fault, said in one line."""
+        try:
+            return np.asarray(self.ds[name].data[f, k, pick].compute())
+        except (OSError, ValueError, RuntimeError) as exc:
+            when = f"{self.reference[f]} + {self.leads[k]:g} h"
+            raise DataError(f"{self.path}: {name} of the case {when} cannot be read ({exc}): "
+                            "the archive is damaged", "archive") from None  # fmt: skip

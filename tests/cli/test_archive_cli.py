@@ -179,6 +179,12 @@ def test_verify_an_archive_case_by_case_in_member_chunks(store: Path, tmp_path: 
     proc = run_cli("verify", part, "--data", store, "--bootstrap", "0")
     assert proc.returncode == 0, proc.stderr
     assert "5 cases" in proc.stdout and "1 cases are not finished" in proc.stdout
+    damaged = next(iter(sorted((part / "t2m" / "c").rglob("*"), key=str)))
+    while damaged.is_dir():
+        damaged = next(iter(sorted(damaged.iterdir())))
+    damaged.write_bytes(damaged.read_bytes()[:100])  # a chunk cut short
+    assert_user_error(run_cli("verify", part, "--data", store), "t2m of the case",
+                      "cannot be read", "damaged")  # fmt: skip
     bare = tmp_path / "bare.zarr"
     shutil.copytree(store, bare)
     shutil.rmtree(bare / "truth_fields")
